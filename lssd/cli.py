@@ -1,0 +1,86 @@
+"""The ``lssd`` command line. Each half registers its own commands; this file only wires them up.
+
+Heavy libraries (torch, transformers, ...) are imported inside commands so ``lssd --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from lssd import __version__
+from lssd.errors import LssdError
+
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="lssd",
+    help=(
+        "Looking similar, sounding different: dub videos into counterfactual multilingual pairs "
+        "(same pictures and background, other languages), and pretrain audiovisual models on them."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lssd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Looking similar, sounding different."""
+
+
+def _register_all() -> None:
+    from lssd.dub import cli as dub_cli
+    from lssd.store import cli as store_cli
+    from lssd.train import cli as train_cli
+
+    for module in (dub_cli, store_cli, train_cli):
+        module.register(app)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: user errors become one line on stderr and a non-zero exit code."""
+    try:
+        app(args=argv, prog_name="lssd", standalone_mode=False)
+    except LssdError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        err_console.print("[bold red]aborted[/]")
+        return 130
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]: finished stages are kept; run again to resume")
+        return 130
+    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def _console_main() -> None:
+    sys.exit(main())
