@@ -1,0 +1,5 @@
+"""Built-in backends. Importing this package registers each one with :mod:`lssd.backends.registry`.
+
+Heavy libraries are imported only inside each backend's ``load``, so registering costs nothing.
+One module per backend; add its import here.
+"""

@@ -1,0 +1,135 @@
+"""One registry of backends per pipeline stage.
+
+A backend is declared once with what it needs (catalog model, external tool) and how to load its engine;
+``select`` implements the ``auto`` policy (best available, with a printed notice for every skipped
+backend), explicit choices (missing weights → one sentence from the model store) and ``--strict``.
+Engines are loaded once per process and reused across segments, languages and clips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lssd.dub.config import DubConfig
+from lssd.errors import BadInputError, FallbackRefusedError, MissingWeightsError
+from lssd.languages import Language
+
+# stage name -> CLI option that chooses its backend
+STAGE_OPTIONS = {
+    "separate": "separator",
+    "transcribe": "asr",
+    "translate": "translator",
+    "synthesize": "tts",
+    "voice-convert": "vc",
+}
+
+
+@dataclass(frozen=True)
+class Backend:
+    stage: str
+    name: str
+    label: str  # shown in the backends table and the sidecar
+    priority: int  # ``auto`` tries higher first
+    load: Callable[[DubConfig], Any]  # builds the engine (heavy imports happen here)
+    fallback: bool = False  # a labelled fallback: ``--strict`` refuses it
+    model: Callable[[DubConfig], str | None] | None = None  # catalog model whose weights it needs
+    check: Callable[[DubConfig, Language | None], str | None] | None = None  # why unusable, or None
+    cache_key: Callable[[DubConfig], tuple] | None = None  # settings that make a different engine
+
+    def model_name(self, cfg: DubConfig) -> str | None:
+        return self.model(cfg) if self.model else None
+
+
+@dataclass(frozen=True)
+class Selection:
+    backend: Backend
+    notices: tuple[str, ...] = ()
+
+
+_REGISTRY: dict[str, dict[str, Backend]] = {}
+_ENGINES: dict[tuple, Any] = {}
+
+
+def register(backend: Backend) -> Backend:
+    _REGISTRY.setdefault(backend.stage, {})[backend.name] = backend
+    return backend
+
+
+def backends(stage: str) -> list[Backend]:
+    _ensure_loaded()
+    return sorted(_REGISTRY.get(stage, {}).values(), key=lambda b: -b.priority)
+
+
+def names(stage: str) -> list[str]:
+    return [b.name for b in backends(stage)]
+
+
+def _ensure_loaded() -> None:
+    import lssd.backends  # noqa: F401  (registers every built-in backend)
+
+
+def _missing_weights(backend: Backend, cfg: DubConfig) -> MissingWeightsError | None:
+    model = backend.model_name(cfg)
+    if model is None:
+        return None
+    from lssd.store import get_store
+
+    store = get_store()
+    if store.is_present(model):
+        return None
+    fallback = next((b.name for b in backends(backend.stage) if b.model is None and b.priority < backend.priority), None)
+    try:
+        store.require(model, stage=backend.stage, fallback=fallback)
+    except MissingWeightsError as exc:
+        return exc
+    return None
+
+
+def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None) -> Selection:
+    """Pick the backend for ``stage`` (and target language, for per-language stages)."""
+    available = {b.name: b for b in backends(stage)}
+    if choice != "auto":
+        backend = available.get(choice)
+        if backend is None:
+            option = STAGE_OPTIONS.get(stage, stage)
+            raise BadInputError(f"unknown --{option} {choice!r}; choose from: auto, {', '.join(available)}")
+        missing = _missing_weights(backend, cfg)
+        if missing is not None:
+            raise missing
+        reason = backend.check(cfg, lang) if backend.check else None
+        if reason:
+            raise BadInputError(f"{stage}: backend '{choice}' cannot be used: {reason}")
+        _refuse_fallback(backend, cfg, lang)
+        return Selection(backend)
+    notices: list[str] = []
+    for backend in available.values():
+        missing = _missing_weights(backend, cfg)
+        if missing is not None:
+            notices.append(f"{stage}: skipping '{backend.name}': {missing}")
+            continue
+        reason = backend.check(cfg, lang) if backend.check else None
+        if reason:
+            notices.append(f"{stage}: skipping '{backend.name}': {reason}")
+            continue
+        _refuse_fallback(backend, cfg, lang)
+        return Selection(backend, tuple(notices))
+    where = f" for {lang.name}" if lang else ""
+    raise BadInputError(f"{stage}: no usable backend{where} ({'; '.join(notices) or 'none registered'})")
+
+
+def _refuse_fallback(backend: Backend, cfg: DubConfig, lang: Language | None) -> None:
+    if cfg.strict and backend.fallback:
+        where = f" for {lang.name}" if lang else ""
+        raise FallbackRefusedError(
+            f"{backend.stage}{where}: --strict refuses the labelled fallback '{backend.name}' ({backend.label})"
+        )
+
+
+def engine(backend: Backend, cfg: DubConfig) -> Any:
+    """The backend's engine, loaded once per process for the same model and settings."""
+    key = (backend.stage, backend.name, backend.model_name(cfg), backend.cache_key(cfg) if backend.cache_key else ())
+    if key not in _ENGINES:
+        _ENGINES[key] = backend.load(cfg)
+    return _ENGINES[key]

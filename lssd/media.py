@@ -1,0 +1,207 @@
+"""Probing and decoding media with ffmpeg/ffprobe, and reading/writing audio.
+
+All pipeline audio is float32, shape (channels, samples), at :data:`SAMPLE_RATE` unless a function says
+otherwise. Every writer goes through :func:`atomic_output` so a killed run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from lssd.errors import BadInputError, LssdError
+
+SAMPLE_RATE = 48_000  # working rate of the pipeline: the video world's rate and the paper's audio rate
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    index: int  # absolute stream index in the container
+    kind: str  # "video" | "audio" | "subtitle" | ...
+    codec: str
+    language: str | None = None
+    title: str | None = None
+    channels: int = 0
+    sample_rate: int = 0
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+    duration: float | None = None
+    default: bool = False
+    attached_pic: bool = False
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: Path
+    duration: float
+    format_name: str
+    streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
+
+    def of_kind(self, kind: str) -> list[StreamInfo]:
+        return [s for s in self.streams if s.kind == kind and not s.attached_pic]
+
+    @property
+    def video(self) -> list[StreamInfo]:
+        return self.of_kind("video")
+
+    @property
+    def audio(self) -> list[StreamInfo]:
+        return self.of_kind("audio")
+
+    @property
+    def subtitles(self) -> list[StreamInfo]:
+        return self.of_kind("subtitle")
+
+    @property
+    def has_video(self) -> bool:
+        return bool(self.video)
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise LssdError(f"'{name}' is not installed; run ./install.sh (it installs ffmpeg, espeak-ng, rubberband, apertium)")
+    return path
+
+
+def _rate(text: str | None) -> float:
+    if not text or text == "0/0":
+        return 0.0
+    num, _, den = text.partition("/")
+    return float(num) / float(den or 1)
+
+
+def probe(path: Path) -> MediaInfo:
+    """ffprobe a file; a missing or unreadable file is a one-line :class:`BadInputError`."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInputError(f"input file not found: {path}")
+    if not path.is_file():
+        raise BadInputError(f"input is not a file: {path}")
+    cmd = [require_tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        reason = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise BadInputError(f"cannot read {path.name} as audio/video ({reason.split(': ')[-1]})")
+    data = json.loads(proc.stdout or "{}")
+    streams = []
+    for s in data.get("streams", []):
+        tags = s.get("tags", {})
+        disp = s.get("disposition", {})
+        dur = s.get("duration") or tags.get("DURATION")
+        streams.append(
+            StreamInfo(
+                index=int(s["index"]),
+                kind=s.get("codec_type", "unknown"),
+                codec=s.get("codec_name", "unknown"),
+                language=tags.get("language"),
+                title=tags.get("title") or tags.get("handler_name"),
+                channels=int(s.get("channels", 0) or 0),
+                sample_rate=int(s.get("sample_rate", 0) or 0),
+                fps=_rate(s.get("avg_frame_rate")) or _rate(s.get("r_frame_rate")),
+                width=int(s.get("width", 0) or 0),
+                height=int(s.get("height", 0) or 0),
+                duration=_duration(dur),
+                default=bool(disp.get("default", 0)),
+                attached_pic=bool(disp.get("attached_pic", 0)),
+            )
+        )
+    fmt = data.get("format", {})
+    duration = _duration(fmt.get("duration"))
+    if duration is None:
+        durations = [s.duration for s in streams if s.duration]
+        duration = max(durations) if durations else None
+    if not streams or duration is None or duration <= 0:
+        raise BadInputError(f"cannot read {path.name} as audio/video (no decodable streams)")
+    return MediaInfo(path=path, duration=duration, format_name=fmt.get("format_name", ""), streams=tuple(streams))
+
+
+def _duration(value: str | float | None) -> float | None:
+    if value in (None, "", "N/A"):
+        return None
+    if isinstance(value, str) and ":" in value:  # mkv tag DURATION=00:00:12.345000000
+        h, m, s = value.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+    return float(value)
+
+
+def decode_audio(path: Path, sr: int = SAMPLE_RATE, stream: int | None = None, channels: int | None = None) -> np.ndarray:
+    """Decode one audio stream (absolute index, default: the first) to float32 (channels, samples)."""
+    info = probe(path)
+    audio = info.audio
+    if not audio:
+        raise BadInputError(f"{Path(path).name} has no audio stream")
+    chosen = next((s for s in audio if s.index == stream), None) if stream is not None else audio[0]
+    if chosen is None:
+        raise BadInputError(f"{Path(path).name} has no audio stream #{stream}")
+    ch = channels or min(max(chosen.channels, 1), 2)
+    cmd = [require_tool("ffmpeg"), "-v", "error", "-nostdin", "-i", str(path), "-map", f"0:{chosen.index}",
+           "-ac", str(ch), "-ar", str(sr), "-f", "f32le", "-"]
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0:
+        reason = (proc.stderr.decode(errors="replace").strip().splitlines() or ["unknown error"])[-1]
+        raise BadInputError(f"cannot decode audio of {Path(path).name} ({reason})")
+    data = np.frombuffer(proc.stdout, dtype=np.float32)
+    if data.size == 0:
+        raise BadInputError(f"{Path(path).name}: its audio stream decodes to nothing")
+    return data.reshape(-1, ch).T.copy()
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.lssd-tmp-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_audio(path: Path, audio: np.ndarray, sr: int = SAMPLE_RATE) -> None:
+    """Write float audio (channels, samples) or (samples,) as 32-bit float WAV, atomically."""
+    audio = np.asarray(audio, dtype=np.float32)
+    frames = audio.T if audio.ndim == 2 else audio
+    with atomic_output(Path(path)) as tmp:
+        sf.write(tmp, frames, sr, subtype="FLOAT", format="WAV")
+
+
+def read_audio(path: Path, sr: int | None = SAMPLE_RATE, mono: bool = False) -> np.ndarray:
+    """Read a WAV written by :func:`write_audio`: (channels, samples), resampled to ``sr`` if needed."""
+    data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    audio = data.T
+    if mono:
+        audio = audio.mean(axis=0, keepdims=True)
+    if sr is not None and file_sr != sr:
+        audio = resample(audio, file_sr, sr)
+    return np.ascontiguousarray(audio)
+
+
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    if orig_sr == target_sr:
+        return audio
+    import librosa
+
+    return librosa.resample(audio, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq").astype(np.float32)
+
+
+def write_json(path: Path, data: object) -> None:
+    with atomic_output(Path(path)) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
