@@ -1,5 +1,188 @@
+"""``lssd dub`` and one subcommand per stage (``lssd separate`` … ``lssd remux``).
+
+A stage subcommand runs the pipeline up to that stage in the clip's work directory: fresh upstream
+stages are reused, so ``lssd align clip.mp4 --langs es --force`` recomputes alignment alone.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lssd.dub.config import STAGES, DubConfig
+from lssd.errors import BadInputError
+from lssd.languages import get_language, parse_langs
+
+console = Console(stderr=True)
+
+
+class Container(str, Enum):
+    mkv = "mkv"
+    mp4 = "mp4"
+
+
+class Eq(str, Enum):
+    builtin = "builtin"
+    matchering = "matchering"
+    none = "none"
+
+
+class Profile(str, Enum):
+    offline = "offline"
+    paper = "paper"
+
+
+class SeamlessMode(str, Enum):
+    t2st = "t2st"
+    s2st = "s2st"
+
+
+def parse_subtitles(specs: list[str]) -> dict[str, Path]:
+    """``es=path.srt`` (repeatable) → {"spa": Path}."""
+    out = {}
+    for spec in specs:
+        code, sep, path = spec.partition("=")
+        if not sep or not path:
+            raise BadInputError(f"--subtitles wants LANG=PATH (e.g. es=clip.es.srt), got {spec!r}")
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise BadInputError(f"--subtitles {code}: file not found: {p}")
+        out[get_language(code).iso3] = p
+    return out
+
+
+def _existing(path: Path | None, option: str) -> Path | None:
+    if path is not None and not path.is_file():
+        raise BadInputError(f"{option}: file not found: {path}")
+    return path
+
+
+class RichReporter:
+    """Rich progress for every stage, then a table of the backends each stage used."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                 console=console, transient=False)
+        self.tasks: dict[str, int] = {}
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: str, label: str, info: dict) -> None:
+        if event == "start":
+            self.tasks[label] = self.progress.add_task(f"{label} [dim]({info.get('backend') or 'built-in'})[/]", total=1)
+            return
+        task = self.tasks.get(label)
+        if task is None:
+            task = self.progress.add_task(label, total=1)
+        status = "cached" if event == "skip" else f"{info.get('seconds', 0):.1f} s"
+        self.progress.update(task, completed=1, description=f"{label} [green]{status}[/]")
+        self.rows.append((label, str(info.get("backend", "")), str(info.get("label", "")), status))
+
+    def table(self) -> Table:
+        table = Table(title="backends used", show_lines=False)
+        for col in ("stage", "backend", "what it is", "time"):
+            table.add_column(col)
+        for row in self.rows:
+            table.add_row(*row)
+        return table
+
+
+def _run(input: Path, langs: str, output: Path | None, workdir: Path | None, until: str | None, force: bool,
+         cfg_kwargs: dict) -> None:
+    from lssd.dub.pipeline import Pipeline
+    from lssd.dub.profiles import apply_profile
+
+    cfg = DubConfig(langs=parse_langs(langs), **cfg_kwargs)
+    cfg, deviations = apply_profile(cfg)
+    for line in deviations:
+        console.print(f"[yellow]paper profile deviation:[/] {line}")
+    forced = ({"all"} if until is None else {until}) if force else set()
+    with RichReporter() as reporter:
+        result = Pipeline(cfg, reporter).run(input, output=output, workdir=workdir, until=until, force=forced)
+    console.print(reporter.table())
+    for notice in result.notices:
+        console.print(f"[yellow]notice:[/] {notice}")
+    if until in (None, "remux"):
+        console.print(f"[bold green]wrote[/] {result.output} and {result.sidecar.name}")
+    else:
+        console.print(f"[bold green]{until} done[/] in {result.workdir}")
+
+
+def _command(stage: str | None):
+    def command(
+        input: Path = typer.Argument(..., help="Video (or audio) file to dub."),
+        langs: str = typer.Option(..., "--langs", "-l", help="Target languages, ISO 639-1 or 639-3: es,fr,ja"),
+        output: Path | None = typer.Option(None, "--output", "-o", help="Output file or directory [default: beside the input]"),
+        workdir: Path | None = typer.Option(None, "--workdir", help="Per-clip work directory [default: OUTPUT_DIR/.lssd-work/…]"),
+        separator: str = typer.Option("auto", help="separate backend: auto, demucs, dsp"),
+        asr: str = typer.Option("auto", help="transcribe backend: auto, subtitles, whisper, faster-whisper, vad"),
+        translator: str = typer.Option("auto", help="translate backend: auto, subtitles, seamless, apertium, pseudo"),
+        tts: str = typer.Option("auto", help="synthesize backend: auto, seamless, espeak"),
+        vc: str = typer.Option("auto", help="voice-convert backend: auto, knn-vc, world, none"),
+        background: Path | None = typer.Option(None, help="Music-and-effects stem of this clip: skips separation."),
+        source_subtitles: Path | None = typer.Option(None, help="SRT/VTT of the original speech (text and timing)."),
+        subtitles: list[str] = typer.Option([], help="Target-language subtitles LANG=PATH (repeatable): used as the translation."),
+        source_lang: str | None = typer.Option(None, help="Language of the original speech [default: detected]"),
+        strict: bool = typer.Option(False, help="Refuse labelled fallbacks (and, with --profile paper, deviations)."),
+        force: bool = typer.Option(False, help="Recompute instead of reusing cached stages."),
+        profile: Profile = typer.Option(Profile.offline, help="offline: best available here; paper: the paper's models."),
+        container: Container = typer.Option(Container.mkv, help="Container for video inputs (audio-only → .mka)."),
+        eq: Eq = typer.Option(Eq.builtin, help="EQ matching: builtin, matchering (GPL-3.0 extra), none."),
+        min_ratio: float = typer.Option(0.7, help="Smallest stretch ratio (placed/synthesised duration)."),
+        max_ratio: float = typer.Option(1.5, help="Largest stretch ratio."),
+        separator_model: str = typer.Option("htdemucs", help="Demucs model: htdemucs, mdx_extra, mdx_extra_q."),
+        asr_model: str = typer.Option("large-v3", help="openai-whisper model name."),
+        seamless_model: str = typer.Option("seamless-m4t-v2-large", help="SeamlessM4T v2 catalog model."),
+        seamless_mode: SeamlessMode = typer.Option(SeamlessMode.t2st, help="t2st (text→speech) or s2st (speech→speech)."),
+        vc_model: str = typer.Option("knn-vc", help="Neural voice-conversion catalog model."),
+        device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    ) -> None:
+        if not 0 < min_ratio <= 1 <= max_ratio:
+            raise BadInputError(f"need 0 < --min-ratio ≤ 1 ≤ --max-ratio, got {min_ratio} and {max_ratio}")
+        cfg_kwargs = dict(
+            separator=separator, asr=asr, translator=translator, tts=tts, vc=vc,
+            background=_existing(background, "--background"),
+            source_subtitles=_existing(source_subtitles, "--source-subtitles"),
+            subtitles=parse_subtitles(subtitles),
+            source_language=get_language(source_lang).iso3 if source_lang else None,
+            strict=strict, profile=profile.value, container=container.value, eq=eq.value,
+            min_ratio=min_ratio, max_ratio=max_ratio, separator_model=separator_model, asr_model=asr_model,
+            seamless_model=seamless_model, seamless_mode=seamless_mode.value, vc_model=vc_model, device=device,
+        )
+        _run(input, langs, output, workdir, stage, force, cfg_kwargs)
+
+    return command
+
+
+STAGE_HELP = {
+    "separate": "Split the original audio into vocals and background.",
+    "transcribe": "Timestamped speech segments and source language.",
+    "translate": "Target-language text (or speech) per segment.",
+    "synthesize": "Target-language speech per segment.",
+    "align": "Stretch each new segment into its original time span.",
+    "voice-convert": "Convert each new segment towards the original speaker.",
+    "match-loudness": "Match each segment's loudness and spectrum to the original speech.",
+    "remux": "Place segments, remix with the background, mux the multi-track container.",
+}
 
 
 def register(app: typer.Typer) -> None:
-    """Filled in by this half of the package."""
+    dub = _command(None)
+    dub.__doc__ = ("Dub a video into other languages: one container with the original video and audio plus one "
+                   "language-tagged audio track per language, SRTs and a sidecar JSON.")
+    app.command("dub", rich_help_panel="Dubbing")(dub)
+    for stage in STAGES:
+        cmd = _command(stage)
+        cmd.__doc__ = f"{STAGE_HELP[stage]} (runs the pipeline up to '{stage}', reusing fresh stages)"
+        app.command(stage, rich_help_panel="Dubbing stages")(cmd)

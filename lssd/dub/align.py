@@ -1,0 +1,146 @@
+"""Stage 5 — align: stretch each new segment into its original segment's time span.
+
+Policy (the ratio is placed duration / synthesised duration, bounded to [min_ratio, max_ratio]):
+
+* within the bounds — stretched to fill the original span exactly;
+* too short (ratio would exceed max_ratio) — stretched by max_ratio and started where the original
+  speech starts, leaving the rest of the span silent;
+* too long (ratio below min_ratio) — squeezed by min_ratio, then silence is borrowed after the span up
+  to ``min_gap`` before the next original segment; if it still does not fit, it is cut at the quietest
+  point (a word or syllable boundary) of its last part, with a short fade.
+
+A placement never starts before its own segment nor reaches into the next one, so dubbed segments
+never overlap or overwrite each other.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass, asdict
+from pathlib import Path
+
+import numpy as np
+
+from lssd.dub.context import ClipContext
+from lssd.languages import Language
+from lssd.media import read_audio, require_tool, write_audio, write_json
+
+NAME = "align"
+PER_LANGUAGE = True
+FADE_S = 0.015
+TRIM_SEARCH_FRACTION = 0.35  # look for the quietest cut point in this last fraction of what fits
+
+
+def settings(cfg, lang: Language) -> dict:
+    return {"min_ratio": cfg.min_ratio, "max_ratio": cfg.max_ratio, "min_gap": cfg.min_gap, "engine": "rubberband-r3"}
+
+
+def choose(ctx: ClipContext, lang: Language) -> None:
+    return None
+
+
+@dataclass
+class Placement:
+    id: int
+    start: float  # where the dubbed segment starts on the track (s)
+    end: float
+    span_start: float  # the original segment
+    span_end: float
+    synth_duration: float
+    ratio: float
+    policy: str  # "fit" | "short" | "borrowed" | "trimmed"
+    borrowed_s: float = 0.0
+    trimmed_s: float = 0.0
+
+
+def plan(span: tuple[float, float], limit: float, synth: float, min_ratio: float, max_ratio: float) -> tuple[float, float, str]:
+    """(stretch ratio, placed duration before trimming, policy) for one segment.
+
+    ``limit`` is the latest end the placement may reach (next segment's start minus the gap)."""
+    target = span[1] - span[0]
+    ratio = target / synth
+    if min_ratio <= ratio <= max_ratio:
+        return ratio, target, "fit"
+    if ratio > max_ratio:
+        return max_ratio, synth * max_ratio, "short"
+    squeezed = synth * min_ratio
+    room = limit - span[0]
+    return min_ratio, squeezed, "borrowed" if squeezed <= room else "trimmed"
+
+
+def stretch(audio: np.ndarray, sr: int, duration: float) -> np.ndarray:
+    """Time-stretch mono audio to ``duration`` seconds with Rubber Band (pitch kept), sample-exact."""
+    n_out = int(round(duration * sr))
+    if abs(n_out - audio.shape[-1]) <= 1:
+        return _fit_length(audio, n_out)
+    rubberband = require_tool("rubberband")
+    with tempfile.TemporaryDirectory(prefix="lssd-align-") as tmp:
+        src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
+        write_audio(src, audio, sr)
+        cmd = [rubberband, "-3", "-q", "-D", f"{n_out / sr:.6f}", str(src), str(dst)]
+        subprocess.run(cmd, check=True, capture_output=True)
+        out = read_audio(dst, sr, mono=True)[0]
+    return _fit_length(out, n_out)
+
+
+def _fit_length(audio: np.ndarray, n: int) -> np.ndarray:
+    return audio[:n] if audio.shape[-1] >= n else np.pad(audio, (0, n - audio.shape[-1]))
+
+
+def quietest_cut(audio: np.ndarray, sr: int, max_len: int) -> int:
+    """Sample index ≤ max_len at the lowest short-time energy within the last part of what fits."""
+    hop, win = int(0.010 * sr), int(0.030 * sr)
+    lo = int(max_len * (1 - TRIM_SEARCH_FRACTION))
+    best, best_energy = max_len, np.inf
+    for start in range(lo, max(max_len - win, lo) + 1, hop):
+        energy = float(np.mean(audio[start : start + win] ** 2))
+        if energy < best_energy * 0.999:  # ties go to the earlier (first) minimum
+            best, best_energy = start + win // 2, energy
+    return min(best, max_len)
+
+
+def fade_out(audio: np.ndarray, sr: int) -> np.ndarray:
+    n = min(int(FADE_S * sr), audio.shape[-1])
+    if n:
+        audio = audio.copy()
+        audio[-n:] *= np.linspace(1.0, 0.0, n, dtype=audio.dtype)
+    return audio
+
+
+def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
+    cfg, sr = ctx.cfg, ctx.sr
+    out_dir = ctx.workdir.reset(NAME, lang.iso3)
+    all_segments = ctx.transcript.segments
+    placements: list[Placement] = []
+    for seg in ctx.dubbed_segments():
+        audio = ctx.segment_audio("synthesize", lang, seg.id)
+        if audio is None or audio.size == 0:
+            continue
+        following = [s.start for s in all_segments if s.start >= seg.end]
+        limit = max(seg.end, min(following[0] if following else ctx.duration, ctx.duration) - cfg.min_gap)
+        synth = audio.shape[-1] / sr
+        ratio, placed, policy = plan((seg.start, seg.end), limit, synth, cfg.min_ratio, cfg.max_ratio)
+        out = stretch(audio, sr, placed)
+        max_len = int(round((limit - seg.start) * sr))
+        trimmed = 0.0
+        if out.shape[-1] > max_len:
+            cut = quietest_cut(out, sr, max_len)
+            trimmed = (out.shape[-1] - cut) / sr
+            out = fade_out(out[:cut], sr)
+        end = seg.start + out.shape[-1] / sr
+        write_audio(out_dir / f"{seg.id:04d}.wav", out, sr)
+        placements.append(Placement(
+            id=seg.id, start=seg.start, end=round(end, 4), span_start=seg.start, span_end=seg.end,
+            synth_duration=round(synth, 4), ratio=round(ratio, 4), policy=policy,
+            borrowed_s=round(max(0.0, end - seg.end), 4), trimmed_s=round(trimmed, 4),
+        ))
+    write_json(out_dir / "alignment.json", {"placements": [asdict(p) for p in placements]})
+    counts = {p: sum(pl.policy == p for pl in placements) for p in ("fit", "short", "borrowed", "trimmed")}
+    return {"backend": "rubberband", "label": "Rubber Band R3 time-stretch, bounded ratio",
+            "provenance": {"tool": _rubberband_version()}, "policies": counts}
+
+
+def _rubberband_version() -> str:
+    proc = subprocess.run([require_tool("rubberband"), "-V"], capture_output=True, text=True)
+    return f"rubberband {(proc.stdout + proc.stderr).strip().splitlines()[-1] if (proc.stdout + proc.stderr).strip() else '?'}"

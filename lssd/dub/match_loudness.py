@@ -1,0 +1,77 @@
+"""Stage 7 — match-loudness: each segment to the original speech's loudness and long-term spectrum.
+
+The reference is the original speech of the same span when it is long and loud enough to measure
+(BS.1770 needs 0.4 s), otherwise all of the clip's original speech. EQ first, loudness last, so the
+loudness that was matched is the loudness that ships.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lssd.dsp.loudness import eq_match, integrated_loudness, match_loudness
+from lssd.dub.context import ClipContext
+from lssd.languages import Language
+from lssd.media import write_audio, write_json
+
+NAME = "match-loudness"
+PER_LANGUAGE = True
+
+
+def settings(cfg, lang: Language) -> dict:
+    return {"eq": cfg.eq}
+
+
+def choose(ctx: ClipContext, lang: Language) -> None:
+    return None
+
+
+def _all_speech(ctx: ClipContext) -> np.ndarray:
+    parts = [ctx.original_speech(s.start, s.end) for s in ctx.transcript.segments]
+    return np.concatenate(parts) if parts else ctx.vocals_mono
+
+
+def _eq(ctx: ClipContext, speech: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, list[float] | None]:
+    if ctx.cfg.eq == "none":
+        return speech, None
+    if ctx.cfg.eq == "matchering":
+        from lssd.dsp.matchering_eq import matchering_match
+
+        return matchering_match(speech, reference, ctx.sr), None
+    out, gains = eq_match(speech, reference, ctx.sr)
+    return out, [round(float(g), 2) for g in np.asarray(gains).ravel()]
+
+
+def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
+    out_dir = ctx.workdir.reset(NAME, lang.iso3)
+    whole = _all_speech(ctx)
+    whole_lufs = integrated_loudness(whole, ctx.sr)
+    records = {}
+    for p in ctx.alignment(lang)["placements"]:
+        speech = ctx.segment_audio("voice-convert", lang, p["id"])
+        local = ctx.original_speech(p["span_start"], p["span_end"])
+        local_lufs = integrated_loudness(local, ctx.sr)
+        reference, target = (local, local_lufs) if local_lufs is not None else (whole, whole_lufs)
+        shaped, gains = _eq(ctx, speech, reference)
+        if target is None:
+            out, before, after = shaped, integrated_loudness(shaped, ctx.sr), None
+        else:
+            out, before, after = match_loudness(shaped, ctx.sr, target)
+        write_audio(out_dir / f"{p['id']:04d}.wav", out, ctx.sr)
+        records[str(p["id"])] = {
+            "target_lufs": _r(target), "before_lufs": _r(before), "after_lufs": _r(after),
+            "reference": "segment" if reference is local else "all speech", "eq_gains_db": gains,
+        }
+    write_json(out_dir / "loudness.json", {"speech_lufs": _r(whole_lufs), "segments": records})
+    return {"backend": f"pyloudnorm + {ctx.cfg.eq} EQ", "label": "BS.1770 loudness and long-term spectrum matching",
+            "provenance": {"pyloudnorm": _version("pyloudnorm"), "eq": ctx.cfg.eq}}
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 2)
+
+
+def _version(pkg: str) -> str:
+    from importlib.metadata import version
+
+    return version(pkg)

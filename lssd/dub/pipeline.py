@@ -1,0 +1,222 @@
+"""The dubbing pipeline, in the order of the paper's Fig. 5:
+
+    separate → transcribe → [per language: translate → synthesize → align → voice-convert →
+    match-loudness] → remux
+
+Each stage is a module with ``settings(cfg[, lang])``, ``choose(ctx[, lang])`` (its backend) and
+``run(ctx, lang, selection)``; this file only sequences them, skips the fresh ones, and records what
+ran into the sidecar.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import ModuleType
+
+from lssd import __version__
+from lssd.dub import (
+    align,
+    match_loudness,
+    prepare,
+    remux,
+    separate,
+    synthesize,
+    transcribe,
+    translate,
+    voice_convert,
+)
+from lssd.dub.config import STAGES, DubConfig
+from lssd.dub.context import ClipContext
+from lssd.dub.workdir import Workdir, fingerprint, make_key
+from lssd.errors import BadInputError
+from lssd.languages import Language
+from lssd.media import MediaInfo, probe, read_json, write_json
+
+STAGE_VERSION = 1  # bump to invalidate every cache when an algorithm changes
+GLOBAL_STAGES: tuple[ModuleType, ...] = (separate, transcribe)
+LANGUAGE_STAGES: tuple[ModuleType, ...] = (translate, synthesize, align, voice_convert, match_loudness)
+MODULES = {m.NAME: m for m in (*GLOBAL_STAGES, *LANGUAGE_STAGES, remux)}
+
+Reporter = Callable[[str, str, dict], None]  # (event, label, info): "start" | "skip" | "done"
+
+
+@dataclass
+class DubResult:
+    output: Path
+    sidecar: Path
+    workdir: Path
+    ran: list[str] = field(default_factory=list)  # "stage" or "stage:lang" computed in this run
+    skipped: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    backends: dict[str, str] = field(default_factory=dict)
+
+
+def default_output(input_path: Path, info: MediaInfo, cfg: DubConfig, out: Path | None) -> Path:
+    suffix = f".{cfg.container}" if info.has_video else ".mka"
+    name = f"{input_path.stem}.dub{suffix}"
+    if out is None:
+        return input_path.with_name(name)
+    if out.is_dir() or not out.suffix:
+        return out / name
+    if info.has_video and out.suffix.lstrip(".") not in ("mkv", "mp4"):
+        raise BadInputError(f"output {out.name}: use a .mkv or .mp4 name for a video input")
+    if not info.has_video and out.suffix.lstrip(".") != "mka":
+        raise BadInputError(f"output {out.name}: an audio-only input gives a multi-track .mka")
+    return out
+
+
+def default_workdir(input_path: Path, output: Path) -> Path:
+    return output.parent / ".lssd-work" / f"{input_path.stem}-{fingerprint(input_path)[:10]}"
+
+
+class Pipeline:
+    def __init__(self, cfg: DubConfig, reporter: Reporter | None = None) -> None:
+        self.cfg = cfg
+        self.report = reporter or (lambda event, label, info: None)
+
+    def run(self, input_path: Path, output: Path | None = None, workdir: Path | None = None,
+            until: str | None = None, force: set[str] | None = None) -> DubResult:
+        """Dub one clip. ``until`` stops after that stage; ``force`` recomputes the named stages
+        (``{"all"}`` recomputes everything)."""
+        input_path = Path(input_path)
+        info = probe(input_path)
+        if until is not None and until not in STAGES:
+            raise BadInputError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
+        output = default_output(input_path, info, self.cfg, output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        wd = Workdir(workdir or default_workdir(input_path, output))
+        ctx = ClipContext(input_path=input_path, info=info, cfg=self.cfg, workdir=wd)
+        ctx.output = output
+        result = DubResult(output=output, sidecar=sidecar_path(output), workdir=wd.root)
+        force = force or set()
+        records: dict[str, dict] = {}
+
+        keys = {"input": self._step(ctx, prepare, None, [fingerprint(input_path), info.duration], force, result, records)}
+        for module in GLOBAL_STAGES:
+            keys[module.NAME] = self._step(ctx, module, None, [keys[m] for m in keys], force, result, records)
+            if module.NAME == until:
+                return self._finish(ctx, result, records, final=False)
+        chained = dict(keys)
+        for lang in self._target_langs(ctx) if ctx.transcript.segments else []:
+            upstream = [keys["transcribe"]]
+            for module in LANGUAGE_STAGES:
+                upstream.append(self._step(ctx, module, lang, list(upstream), force, result, records))
+            chained[lang.iso3] = upstream[-1]
+        if until is not None and until != "remux":
+            return self._finish(ctx, result, records, final=False)
+        self._step(ctx, remux, None, [chained[k] for k in sorted(chained)] + [str(output)], force, result, records,
+                   must_exist=[output])
+        return self._finish(ctx, result, records, final=True)
+
+    def _target_langs(self, ctx: ClipContext) -> list[Language]:
+        langs = []
+        for lang in self.cfg.langs:
+            if lang.iso3 == ctx.source_language:
+                ctx.warn(f"{lang.name} is the source language: the original track serves as its audio")
+            else:
+                langs.append(lang)
+        return langs
+
+    def _step(self, ctx: ClipContext, module: ModuleType, lang: Language | None, upstream: list, force: set[str],
+              result: DubResult, records: dict, must_exist: list[Path] = ()) -> str:
+        label = f"{module.NAME} {lang.iso1}" if lang else module.NAME
+        stage_id = f"{module.NAME}:{lang.iso3}" if lang else module.NAME
+        settings = module.settings(self.cfg, lang) if lang else module.settings(self.cfg)
+        selection = module.choose(ctx, lang)
+        for notice in selection.notices if selection else ():
+            ctx.warn(notice)
+        backend_id = self._backend_id(selection)
+        key = make_key(module.NAME, STAGE_VERSION, settings, backend_id, upstream)
+        iso = lang.iso3 if lang else None
+        fresh = ctx.workdir.is_fresh(module.NAME, key, iso) and all(Path(p).exists() for p in must_exist)
+        if fresh and not ({"all", module.NAME} & force):
+            result.skipped.append(stage_id)
+            records[stage_id] = ctx.workdir.done(module.NAME, iso)
+            self.report("skip", label, records[stage_id])
+            return records[stage_id]["output_id"]
+        self.report("start", label, {"backend": backend_id})
+        t0 = time.perf_counter()
+        record = module.run(ctx, lang, selection)
+        # downstream keys chain on this run's output id, so recomputing a stage (--force) also
+        # invalidates everything after it even when its settings did not change
+        output_id = uuid.uuid4().hex[:16]
+        record = {**record, "seconds": round(time.perf_counter() - t0, 3), "settings": settings, "output_id": output_id}
+        ctx.workdir.mark_done(module.NAME, key, record, iso)
+        records[stage_id] = {"key": key, **record}
+        result.ran.append(stage_id)
+        self.report("done", label, record)
+        return output_id
+
+    def _backend_id(self, selection) -> str | None:
+        if selection is None:
+            return None
+        backend = selection.backend
+        return f"{backend.name}:{backend.model_name(self.cfg) or ''}"
+
+    def _finish(self, ctx: ClipContext, result: DubResult, records: dict, final: bool) -> DubResult:
+        result.notices = list(ctx.notices)
+        result.backends = {k: v.get("backend", "") for k, v in records.items() if v}
+        if final:
+            write_json(result.sidecar, build_sidecar(ctx, records))
+        return result
+
+
+def sidecar_path(output: Path) -> Path:
+    return output.with_name(f"{output.stem}.lssd.json")
+
+
+def build_sidecar(ctx: ClipContext, records: dict) -> dict:
+    """Everything a researcher needs to trust or filter a synthetic dub: texts, times, stretch ratios,
+    loudness before/after, and per-stage provenance (backend, versions, model hashes, settings)."""
+    remux_record = records["remux"]
+    targets = [t for t in remux_record["tracks"] if t["kind"] != "original"]
+    per_lang = {}
+    for t in targets:
+        iso = t["language"]
+        if not ctx.transcript.segments:
+            continue
+        translation = ctx.translation_by_code(iso)
+        placements = {p["id"]: p for p in read_json(ctx.workdir.root / "align" / iso / "alignment.json")["placements"]}
+        loud = read_json(ctx.workdir.root / "match-loudness" / iso / "loudness.json")["segments"]
+        per_lang[iso] = (translation, placements, loud)
+    segments = []
+    for seg in ctx.transcript.segments:
+        entry = {"id": seg.id, "start": seg.start, "end": seg.end, "text": seg.text,
+                 "dubbed": seg.duration >= ctx.cfg.min_segment, "targets": {}}
+        for iso, (translation, placements, loud) in per_lang.items():
+            p = placements.get(seg.id)
+            entry["targets"][iso] = {
+                "text": translation.texts.get(seg.id, ""),
+                **({"start": p["start"], "end": p["end"], "stretch_ratio": p["ratio"], "policy": p["policy"],
+                    "borrowed_s": p["borrowed_s"], "trimmed_s": p["trimmed_s"],
+                    "synth_duration": p["synth_duration"]} if p else {"placed": False}),
+                **({"loudness": loud[str(seg.id)]} if str(seg.id) in loud else {}),
+            }
+        segments.append(entry)
+    return {
+        "format": "lssd-dub/1",
+        "lssd_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "input": {"path": str(ctx.input_path), "fingerprint": fingerprint(ctx.input_path),
+                  "duration": ctx.info.duration, "has_video": ctx.info.has_video},
+        "output": ctx.output.name,
+        "duration": ctx.duration,
+        "source_language": ctx.source_language,
+        "tracks": remux_record["tracks"],
+        "srt": remux_record["srt"],
+        "segments": segments,
+        "stages": {k: v for k, v in records.items()},
+        "settings": _settings(ctx.cfg),
+        "notices": list(ctx.notices),
+    }
+
+
+def _settings(cfg: DubConfig) -> dict:
+    data = asdict(cfg)
+    data["langs"] = cfg.lang_codes
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}

@@ -1,0 +1,180 @@
+"""Stage 8 — remux: place segments at their original times on a track of the original length, mix
+with the background, and mux everything with the original video into one container.
+
+The container holds the original video (stream copy), the original audio (stream copy, tagged with the
+source language, disposition ``original``), one audio stream per target language (ISO 639-2 tag, title
+"Spanish (synthetic dub)", disposition ``dub``) and one subtitle stream per language; an SRT per
+language is also written beside it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lssd.dub.context import ClipContext
+from lssd.dub.segments import KIND_PSEUDO
+from lssd.errors import BadInputError, LssdError
+from lssd.languages import Language, get_language
+from lssd.media import atomic_output, require_tool, write_audio
+from lssd.subtitles import Cue, write_srt
+
+NAME = "remux"
+PER_LANGUAGE = False
+LIMIT = 0.98  # soft-limit threshold: summed speech + background must not clip
+AUDIO_CODECS = {"mkv": ("flac", None), "mka": ("flac", None), "mp4": ("aac", "192k")}  # codec, bitrate
+SUBTITLE_CODECS = {"mkv": "srt", "mka": "srt", "mp4": "mov_text"}
+
+
+def settings(cfg) -> dict:
+    return {"container": cfg.container, "langs": cfg.lang_codes}
+
+
+def choose(ctx: ClipContext, lang=None) -> None:
+    return None
+
+
+@dataclass
+class Track:
+    language: str  # iso3
+    title: str
+    kind: str  # "original" | "synthetic-dub"
+    text_kind: str | None = None  # translation | subtitles | pseudo-text
+    wav: Path | None = None
+    srt: Path | None = None
+
+
+def container_for(ctx: ClipContext) -> str:
+    return ctx.cfg.container if ctx.info.has_video else "mka"
+
+
+def soft_limit(x: np.ndarray, threshold: float = LIMIT) -> np.ndarray:
+    """Leave everything below ``threshold`` untouched; squash peaks above it smoothly below 1.0."""
+    over = np.abs(x) > threshold
+    if not over.any():
+        return x
+    y = x.copy()
+    head = 1.0 - threshold
+    y[over] = np.sign(x[over]) * (threshold + head * np.tanh((np.abs(x[over]) - threshold) / head))
+    return y
+
+
+def dub_track(ctx: ClipContext, lang: Language) -> np.ndarray:
+    """Background plus every converted, loudness-matched segment at its placement."""
+    if not ctx.transcript.segments:
+        return ctx.mix.copy()  # no speech: the dub equals the original
+    track = ctx.background.copy()
+    for p in ctx.alignment(lang)["placements"]:
+        seg = ctx.segment_audio("match-loudness", lang, p["id"])
+        start = int(round(p["start"] * ctx.sr))
+        seg = seg[: max(0, track.shape[1] - start)]
+        track[:, start : start + seg.shape[0]] += seg[None, :]
+    return soft_limit(track)
+
+
+def track_title(lang: Language, text_kind: str | None) -> str:
+    if text_kind == KIND_PSEUDO:
+        return f"{lang.name} (synthetic dub, pseudo-text: not a translation)"
+    return f"{lang.name} (synthetic dub)"
+
+
+def build_tracks(ctx: ClipContext) -> list[Track]:
+    src = ctx.source_language
+    src_name = get_language(src).name if _known(src) else "Original"
+    out_dir = ctx.workdir.stage_dir(NAME)
+    original = Track(language=src if _known(src) else "und", title=f"{src_name} (original)", kind="original",
+                     srt=out_dir / f"{src}.srt")
+    write_srt(original.srt, [Cue(s.start, s.end, s.text) for s in ctx.transcript.segments if s.text.strip()])
+    tracks = [original]
+    for lang in ctx.cfg.langs:
+        if lang.iso3 == src:
+            continue
+        text_kind = ctx.translation(lang).kind if ctx.transcript.segments else None
+        track = Track(language=lang.iso3, title=track_title(lang, text_kind), kind="synthetic-dub",
+                      text_kind=text_kind, wav=out_dir / f"{lang.iso3}.wav", srt=out_dir / f"{lang.iso3}.srt")
+        write_audio(track.wav, dub_track(ctx, lang), ctx.sr)
+        write_srt(track.srt, _cues(ctx, lang))
+        tracks.append(track)
+    return tracks
+
+
+def _known(code: str) -> bool:
+    try:
+        get_language(code)
+    except BadInputError:
+        return False
+    return True
+
+
+def _cues(ctx: ClipContext, lang: Language) -> list[Cue]:
+    if not ctx.transcript.segments:
+        return []
+    texts = ctx.translation(lang).texts
+    return [Cue(p["start"], p["end"], texts.get(p["id"], "")) for p in ctx.alignment(lang)["placements"]
+            if texts.get(p["id"], "").strip()]
+
+
+def mux(ctx: ClipContext, tracks: list[Track], output: Path) -> None:
+    container = output.suffix.lstrip(".")
+    codec, bitrate = AUDIO_CODECS[container]
+    cmd = [require_tool("ffmpeg"), "-v", "error", "-nostdin", "-y", "-i", str(ctx.input_path)]
+    dubs = [t for t in tracks if t.wav is not None]
+    for t in dubs:
+        cmd += ["-i", str(t.wav)]
+    subs = [t for t in tracks if t.srt is not None and t.srt.stat().st_size > 0]
+    for t in subs:
+        cmd += ["-i", str(t.srt)]
+    if ctx.info.has_video:
+        cmd += ["-map", f"0:{ctx.info.video[0].index}"]
+    cmd += ["-map", f"0:{ctx.info.audio[0].index}"]
+    for i in range(len(dubs)):
+        cmd += ["-map", f"{1 + i}:a:0"]
+    for i in range(len(subs)):
+        cmd += ["-map", f"{1 + len(dubs) + i}:s:0"]
+    cmd += ["-c:v", "copy", "-c:a:0", "copy"]
+    for i in range(len(dubs)):
+        cmd += [f"-c:a:{1 + i}", codec] + ([f"-b:a:{1 + i}", bitrate] if bitrate else [])
+    if subs:
+        cmd += ["-c:s", SUBTITLE_CODECS[container]]
+    title_key = "handler_name" if container == "mp4" else "title"
+    for i, t in enumerate(tracks):
+        cmd += [f"-metadata:s:a:{i}", f"language={t.language}", f"-metadata:s:a:{i}", f"{title_key}={t.title}"]
+        cmd += [f"-disposition:a:{i}", "default+original" if t.kind == "original" else "dub"]
+    for i, t in enumerate(subs):
+        cmd += [f"-metadata:s:s:{i}", f"language={t.language}",
+                f"-metadata:s:s:{i}", f"{title_key}={t.title.replace('(original)', '(original subtitles)')}"]
+    cmd += ["-metadata", "comment=lssd synthetic dubs (see the .lssd.json sidecar)"]
+    with atomic_output(output) as tmp:
+        proc = subprocess.run([*cmd, "-f", "matroska" if container in ("mkv", "mka") else "mp4", str(tmp)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            reason = (proc.stderr.strip().splitlines() or ["unknown ffmpeg error"])[-1]
+            hint = " (try --container mkv)" if container == "mp4" else ""
+            raise LssdError(f"muxing {output.name} failed: {reason}{hint}")
+
+
+def run(ctx: ClipContext, lang=None, selection=None) -> dict:
+    tracks = build_tracks(ctx)
+    output: Path = ctx.output
+    mux(ctx, tracks, output)
+    srt_paths = {}
+    for t in tracks:
+        if t.srt is not None and t.srt.stat().st_size > 0:
+            dest = output.with_name(f"{output.stem}.{t.language}.srt")
+            with atomic_output(dest) as tmp:
+                tmp.write_bytes(t.srt.read_bytes())
+            srt_paths[t.language] = dest.name
+    return {
+        "backend": "ffmpeg",
+        "label": "ffmpeg stream copy of the original video and audio; dubs as " + AUDIO_CODECS[container_for(ctx)][0],
+        "output": str(output),
+        "tracks": [
+            {"audio_index": i, "language": t.language, "kind": t.kind, "title": t.title, "text_kind": t.text_kind,
+             "is_translation": t.text_kind != KIND_PSEUDO if t.kind != "original" else None}
+            for i, t in enumerate(tracks)
+        ],
+        "srt": srt_paths,
+    }

@@ -1,0 +1,77 @@
+"""Stage 2 — transcribe: vocals → timestamped segments + source language (Whisper, subtitles, VAD)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from lssd.backends import registry
+from lssd.dub.context import ClipContext
+from lssd.dub.segments import Segment, Transcript
+from lssd.dub.workdir import fingerprint
+
+NAME = "transcribe"
+PER_LANGUAGE = False
+
+
+def settings(cfg) -> dict:
+    subs = cfg.source_subtitles
+    return {
+        "source_language": cfg.source_language,
+        "source_subtitles": fingerprint(subs) if subs else None,
+        "asr_model": cfg.asr_model,
+        "min_segment": cfg.min_segment,
+    }
+
+
+def _with_embedded_subtitles(ctx: ClipContext):
+    """Subtitles inside the input count as user subtitles (they carry text and timing)."""
+    cfg = ctx.cfg
+    if cfg.source_subtitles is not None or not ctx.info.subtitles:
+        return cfg
+    from lssd.subtitles import extract_subtitle_stream
+
+    out = ctx.path(NAME, "embedded.srt")
+    stream = ctx.info.subtitles[0]
+    if not out.exists():
+        extract_subtitle_stream(ctx.input_path, stream.index, out)
+    lang = cfg.source_language or stream.language
+    return replace(cfg, source_subtitles=out, source_language=lang if lang and lang != "und" else None)
+
+
+def choose(ctx: ClipContext, lang=None) -> registry.Selection:
+    ctx.cfg = _with_embedded_subtitles(ctx)
+    return registry.select(NAME, ctx.cfg.asr, ctx.cfg)
+
+
+def tidy(segments: list[Segment], duration: float) -> list[Segment]:
+    """Sorted, inside the clip, non-overlapping, numbered 0..n-1: later stages rely on all four."""
+    out: list[Segment] = []
+    for seg in sorted(segments, key=lambda s: (s.start, s.end)):
+        start, end = max(0.0, seg.start), min(duration, seg.end)
+        if out and start < out[-1].end:
+            start = out[-1].end
+        if end - start <= 0.0:
+            continue
+        out.append(replace(seg, id=len(out), start=round(start, 3), end=round(end, 3), text=seg.text.strip()))
+    return out
+
+
+def run(ctx: ClipContext, lang=None, selection: registry.Selection | None = None) -> dict:
+    engine = registry.engine(selection.backend, ctx.cfg)
+    transcript = engine.transcribe(ctx.vocals, ctx.sr, ctx.cfg.source_language)
+    transcript = Transcript(
+        language=transcript.language,
+        segments=tidy(transcript.segments, ctx.duration),
+        backend=selection.backend.name,
+    )
+    transcript.save(ctx.path(NAME, "transcript.json"))
+    ctx.__dict__.pop("transcript", None)
+    if not transcript.segments:
+        ctx.warn("no speech found: every dubbed track equals the original audio")
+    return {
+        "backend": selection.backend.name,
+        "label": selection.backend.label,
+        "provenance": engine.provenance(),
+        "language": transcript.language,
+        "segments": len(transcript.segments),
+    }

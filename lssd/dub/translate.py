@@ -1,0 +1,54 @@
+"""Stage 3 — translate: segment texts (or speech) → target-language text (and speech, for S2ST/T2ST)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from lssd.backends import registry
+from lssd.dub.context import ClipContext
+from lssd.dub.segments import Transcript, Translation
+from lssd.dub.workdir import fingerprint
+from lssd.languages import Language
+from lssd.media import write_audio
+
+NAME = "translate"
+PER_LANGUAGE = True
+
+
+def settings(cfg, lang: Language) -> dict:
+    subs = cfg.subtitles.get(lang.iso3)
+    return {
+        "subtitles": fingerprint(subs) if subs else None,
+        "seamless_model": cfg.seamless_model,
+        "seamless_mode": cfg.seamless_mode,
+    }
+
+
+def choose(ctx: ClipContext, lang: Language) -> registry.Selection:
+    # backends decide by the source language, known only now that the transcript exists
+    cfg = replace(ctx.cfg, source_language=ctx.source_language)
+    return registry.select(NAME, ctx.cfg.translator, cfg, lang)
+
+
+def run(ctx: ClipContext, lang: Language, selection: registry.Selection) -> dict:
+    cfg = replace(ctx.cfg, source_language=ctx.source_language)
+    engine = registry.engine(selection.backend, cfg)
+    transcript = Transcript(ctx.source_language, ctx.dubbed_segments(), ctx.transcript.backend)
+    result = engine.translate(transcript, lang, ctx.vocals, ctx.sr)
+    out_dir = ctx.workdir.reset(NAME, lang.iso3)
+    for seg_id, speech in result.speech.items():
+        write_audio(out_dir / "speech" / f"{seg_id:04d}.wav", speech, result.speech_sr)
+    translation = Translation(
+        language=lang.iso3, kind=result.kind, texts=result.texts, backend=selection.backend.name,
+        speech=bool(result.speech),
+    )
+    translation.save(out_dir / "translation.json")
+    if not translation.is_translation:
+        ctx.warn(f"{lang.name}: no translation available offline; the track carries pseudo-text speech (not a translation)")
+    return {
+        "backend": selection.backend.name,
+        "label": selection.backend.label,
+        "kind": translation.kind,
+        "is_translation": translation.is_translation,
+        "provenance": engine.provenance(),
+    }

@@ -1,0 +1,41 @@
+"""Stage 6 — voice-convert: each aligned segment towards the original speaker of the same span."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lssd.backends import registry
+from lssd.dub.context import ClipContext
+from lssd.languages import Language
+from lssd.media import write_json, write_audio
+
+NAME = "voice-convert"
+PER_LANGUAGE = True
+REFERENCE_PAD_S = 0.0
+
+
+def settings(cfg, lang: Language) -> dict:
+    return {"vc_model": cfg.vc_model, "device": cfg.device}
+
+
+def choose(ctx: ClipContext, lang: Language) -> registry.Selection:
+    return registry.select(NAME, ctx.cfg.vc, ctx.cfg, lang)
+
+
+def run(ctx: ClipContext, lang: Language, selection: registry.Selection) -> dict:
+    engine = registry.engine(selection.backend, ctx.cfg)
+    out_dir = ctx.workdir.reset(NAME, lang.iso3)
+    details = {}
+    for p in ctx.alignment(lang)["placements"]:
+        speech = ctx.segment_audio("align", lang, p["id"])
+        reference = ctx.original_speech(p["span_start"], p["span_end"])
+        converted = np.asarray(engine.convert(speech, reference, ctx.sr), dtype=np.float32)
+        if converted.shape[-1] != speech.shape[-1]:  # placement bookkeeping relies on unchanged length
+            converted = converted[: speech.shape[-1]] if converted.shape[-1] > speech.shape[-1] else np.pad(
+                converted, (0, speech.shape[-1] - converted.shape[-1]))
+        write_audio(out_dir / f"{p['id']:04d}.wav", converted, ctx.sr)
+        info = getattr(engine, "last_info", None)
+        if info:
+            details[p["id"]] = info
+    write_json(out_dir / "conversion.json", {"segments": {str(k): v for k, v in details.items()}})
+    return {"backend": selection.backend.name, "label": selection.backend.label, "provenance": engine.provenance()}
