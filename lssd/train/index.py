@@ -1,0 +1,418 @@
+"""The shot index: one row per usable shot of every multi-track title under a dataset root.
+
+Appendix A: long-form content is cut into shots (camera changes) and only shots of 3-12 s are kept.
+A title is one container with one audio stream per language (ISO 639-2/T tags); lssd's dubbing
+pipeline adds a sidecar ``<stem>.lssd.json`` that says which tracks are synthetic. The index records,
+per shot, everything the sampler and the decoder need so training never probes a file again.
+
+Columns (list columns are parallel: ``audio_stream_index[i]`` is the ``a:N`` stream of
+``audio_languages[i]`` and ``is_synthetic[i]`` its provenance):
+
+=====================  ============================================================================
+``shot_id``            int, unique within the index
+``title_id``           str, the media path relative to the root (stable across machines)
+``title_idx``          int, dense id of ``title_id`` (sorted order), for same-title masks in the loss
+``shot_idx``           int, position of the shot among the title's kept shots
+``media_path``         str, absolute path of the container
+``video_stream``       int, index among the container's video streams
+``audio_languages``    list[str], ISO 639-2/T codes in stream order (one stream per language)
+``audio_stream_index`` list[int], the container audio stream (ffmpeg ``a:N``) of each language
+``is_synthetic``       list[bool], True for a synthetic dub (sidecar kind ``synthetic-*``)
+``original_language``  str, the title's original language (one of ``audio_languages``)
+``shot_start``         float, seconds from the first video frame
+``shot_end``           float
+``fps``                float, the video's average frame rate
+``duration``           float, the title's duration in seconds
+=====================  ============================================================================
+
+Default for shots longer than ``max_shot``: dropped, as in the paper (App. A ignores them "to improve
+training throughput", and the #data counts of Table 1 are computed that way). ``split_long=True``
+cuts them into equal pieces of at most ``max_shot`` seconds instead, which keeps more data from
+slow-paced titles at the cost of pieces that do not end at camera changes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lssd.errors import BadInputError
+from lssd.languages import get_language
+
+log = logging.getLogger(__name__)
+
+INDEX_FORMAT = "lssd-shots/1"
+SIDECAR_FORMAT = "lssd-dub/"
+SIDECAR_SUFFIX = ".lssd.json"
+MEDIA_SUFFIXES = (".mkv", ".mp4", ".mov", ".m4v", ".webm")
+COLUMNS = (
+    "shot_id", "title_id", "title_idx", "shot_idx", "media_path", "video_stream", "audio_languages",
+    "audio_stream_index", "is_synthetic", "original_language", "shot_start", "shot_end", "fps",
+    "duration",
+)
+_META_KEY = b"lssd"
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    audio_index: int  # among the container's audio streams (ffmpeg a:N)
+    language: str  # ISO 639-2/T
+    synthetic: bool
+    flagged_original: bool  # `original` disposition, or `default` when no stream has `original`
+
+
+@dataclass(frozen=True)
+class TitleProbe:
+    video_stream: int
+    fps: float
+    duration: float
+    tracks: tuple[AudioTrack, ...]
+    notes: tuple[str, ...]  # non-fatal remarks (skipped untagged streams, ...)
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+def find_media(root: Path) -> list[Path]:
+    """All containers under ``root``, sorted so title ids and shot ids are reproducible."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+
+
+def sidecar_path(media: Path) -> Path:
+    """``clip.dub.mkv`` -> ``clip.dub.lssd.json`` (the dubbing pipeline's naming)."""
+    return media.with_name(media.name[: -len(media.suffix)] + SIDECAR_SUFFIX)
+
+
+def read_sidecar(media: Path) -> dict[str, Any] | None:
+    """The pipeline's sidecar if there is one; a malformed one is an error (its labels would lie)."""
+    path = sidecar_path(media)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BadInputError(f"sidecar {path.name} is not readable JSON ({err})") from None
+    if not isinstance(data, dict) or not str(data.get("format", "")).startswith(SIDECAR_FORMAT):
+        raise BadInputError(f"sidecar {path.name} is not an {SIDECAR_FORMAT}* file")
+    if not isinstance(data.get("tracks", []), list):
+        raise BadInputError(f"sidecar {path.name} has no list of tracks")
+    return data
+
+
+def load_language_map(source: dict[str, str] | str | Path | None) -> dict[str, str]:
+    """Title -> original language, from a dict, a JSON object file or a ``title,language`` CSV.
+
+    Keys may be the title id (path relative to the root), the file name or its stem.
+    """
+    if source is None:
+        return {}
+    if isinstance(source, dict):
+        raw = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise BadInputError(f"original-language map {path} does not exist")
+        raw = _read_language_file(path)
+    return {str(k): get_language(str(v)).iso3 for k, v in raw.items()}
+
+
+def _read_language_file(path: Path) -> dict[str, str]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise BadInputError(f"original-language map {path} is not valid JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise BadInputError(f"original-language map {path} must be a JSON object title -> code")
+        return data
+    rows = [r for r in csv.reader(text.splitlines()) if r and not r[0].startswith("#")]
+    if rows and rows[0][:2] == ["title", "language"]:
+        rows = rows[1:]
+    if any(len(r) < 2 for r in rows):
+        raise BadInputError(f"original-language map {path} needs two columns: title,language")
+    return {r[0].strip(): r[1].strip() for r in rows}
+
+
+# ---------------------------------------------------------------------------------------------- probe
+
+def probe_title(media: Path, sidecar: dict[str, Any] | None, untagged_language: str | None = None
+                ) -> TitleProbe:
+    """Video stream, frame rate, duration and the language of each audio stream.
+
+    ``untagged_language`` (the stated original language) names the first untagged audio stream when
+    no tagged stream has that language: home-made single-track files are often left ``und``.
+    """
+    import av
+
+    with av.open(str(media)) as container:
+        videos = [s for s in container.streams.video
+                  if not s.disposition & av.stream.Disposition.attached_pic]
+        if not videos:
+            raise BadInputError("no video stream")
+        if not container.streams.audio:
+            raise BadInputError("no audio stream")
+        video = videos[0]
+        rate = video.average_rate or video.guessed_rate
+        if not rate:
+            raise BadInputError("video frame rate unknown")
+        duration = container.duration / 1e6 if container.duration else 0.0
+        streams = list(container.streams.audio)
+        if sidecar is not None and sidecar.get("tracks"):
+            tracks, notes = _tracks_from_sidecar(sidecar, streams), ()
+        else:
+            tracks, notes = _tracks_from_tags(streams, untagged_language)
+        return TitleProbe(list(container.streams.video).index(video), float(rate), duration,
+                          tracks, notes)
+
+
+def _flags(stream: Any) -> tuple[bool, bool]:
+    import av
+
+    d = stream.disposition
+    return bool(d & av.stream.Disposition.original), bool(d & av.stream.Disposition.default)
+
+
+def _tag_language(stream: Any) -> str | None:
+    tag = (stream.metadata.get("language") or "").strip()
+    try:
+        return get_language(tag).iso3 if tag else None
+    except BadInputError:
+        return None
+
+
+def _tracks_from_tags(streams: list[Any], untagged_language: str | None
+                      ) -> tuple[tuple[AudioTrack, ...], tuple[str, ...]]:
+    """One track per language from container tags; later streams of a language (commentary) dropped."""
+    langs = [_tag_language(s) for s in streams]
+    if untagged_language and untagged_language not in langs and None in langs:
+        langs[langs.index(None)] = untagged_language
+    has_original = any(_flags(s)[0] for s in streams)
+    tracks: list[AudioTrack] = []
+    notes: list[str] = []
+    for i, (stream, lang) in enumerate(zip(streams, langs)):
+        if lang is None:
+            tag = stream.metadata.get("language") or "none"
+            notes.append(f"audio stream a:{i} has no usable language tag ({tag!r}); not used")
+        elif any(t.language == lang for t in tracks):
+            notes.append(f"audio stream a:{i} repeats language {lang}; kept the first")
+        else:
+            original, default = _flags(stream)
+            tracks.append(AudioTrack(i, lang, False, original if has_original else default))
+    return tuple(tracks), tuple(notes)
+
+
+def _tracks_from_sidecar(sidecar: dict[str, Any], streams: list[Any]) -> tuple[AudioTrack, ...]:
+    """The pipeline's own record wins over tags: it knows which tracks it synthesised."""
+    tracks: list[AudioTrack] = []
+    for entry in sidecar["tracks"]:
+        try:
+            index = int(entry["audio_index"])
+            lang = get_language(str(entry["language"])).iso3
+        except (KeyError, TypeError, ValueError) as err:
+            raise BadInputError(f"sidecar track {entry!r} lacks audio_index/language ({err})") from None
+        if not 0 <= index < len(streams):
+            raise BadInputError(f"sidecar names audio stream a:{index} but the file has {len(streams)}")
+        if any(t.language == lang for t in tracks):
+            continue
+        kind = str(entry.get("kind", ""))
+        tracks.append(AudioTrack(index, lang, kind.startswith("synthetic"), kind == "original"))
+    return tuple(tracks)
+
+
+def stated_original(media: Path, title_id: str, sidecar: dict[str, Any] | None,
+                    language_map: dict[str, str]) -> list[tuple[str, str]]:
+    """(where, iso3) claims about the original language, strongest first: sidecar, then user map."""
+    stated: list[tuple[str, str]] = []
+    if sidecar is not None and sidecar.get("source_language"):
+        stated.append(("sidecar source_language", get_language(str(sidecar["source_language"])).iso3))
+    for key in (title_id, media.name, media.stem):
+        if key in language_map:
+            stated.append(("original-language map", language_map[key]))
+            break
+    return stated
+
+
+def resolve_original(tracks: tuple[AudioTrack, ...], stated: list[tuple[str, str]]
+                     ) -> tuple[str, str | None]:
+    """The first stated language the title has, else the flagged stream, else the first stream.
+
+    Returns the language and a note when a stated language is not among the audio streams.
+    """
+    available = [t.language for t in tracks]
+    note = None
+    for where, lang in stated:
+        if lang in available:
+            return lang, note
+        note = f"{where} says {lang} but the audio streams are {','.join(available)}"
+    flagged = [t.language for t in tracks if t.flagged_original]
+    return (flagged[0] if flagged else available[0]), note
+
+
+# ---------------------------------------------------------------------------------------------- shots
+
+def detect_shots(media: Path, threshold: float = 27.0) -> list[tuple[float, float]]:
+    """Camera changes by PySceneDetect's ContentDetector; times are seconds from the first frame."""
+    from scenedetect import ContentDetector, detect
+
+    scenes = detect(str(media), ContentDetector(threshold=threshold), start_in_scene=True)
+    return [(float(a.seconds), float(b.seconds)) for a, b in scenes]
+
+
+def select_shots(shots: list[tuple[float, float]], min_shot: float = 3.0, max_shot: float = 12.0,
+                 split_long: bool = False) -> list[tuple[float, float]]:
+    """Keep shots of ``min_shot``-``max_shot`` s; longer ones are dropped or split evenly."""
+    eps = 1e-6
+    kept: list[tuple[float, float]] = []
+    for start, end in shots:
+        length = end - start
+        if length + eps < min_shot:
+            continue
+        if length <= max_shot + eps:
+            kept.append((start, end))
+        elif split_long:
+            pieces = math.ceil(length / max_shot - eps)
+            step = length / pieces
+            kept.extend((start + k * step, start + (k + 1) * step) for k in range(pieces))
+    return kept
+
+
+@dataclass(frozen=True)
+class _Job:
+    media: Path
+    title_id: str
+    min_shot: float
+    max_shot: float
+    split_long: bool
+    threshold: float
+    language_map: dict[str, str]
+
+
+def _index_title(job: _Job) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows for one title plus warnings. Any failure skips the title with a one-line reason: one bad
+    file among thousands must not stop an indexing run."""
+    import av
+    from scenedetect import VideoOpenFailure
+
+    try:
+        sidecar = read_sidecar(job.media)
+        stated = stated_original(job.media, job.title_id, sidecar, job.language_map)
+        probe = probe_title(job.media, sidecar, stated[0][1] if stated else None)
+        if not probe.tracks:
+            raise BadInputError("no audio stream with a known language")
+        original, note = resolve_original(probe.tracks, stated)
+        shots = detect_shots(job.media, job.threshold)
+    except (BadInputError, av.error.FFmpegError, VideoOpenFailure, OSError, RuntimeError) as err:
+        return [], [f"{job.title_id}: skipped, {err}"]
+    warnings = [f"{job.title_id}: {n}" for n in (*probe.notes, *([note] if note else []))]
+    kept = select_shots(shots, job.min_shot, job.max_shot, job.split_long)
+    if not kept:
+        warnings.append(f"{job.title_id}: no shot of {job.min_shot:g}-{job.max_shot:g} s "
+                        f"among {len(shots)}")
+    rows = [{
+        "title_id": job.title_id, "shot_idx": k, "media_path": str(job.media.resolve()),
+        "video_stream": probe.video_stream,
+        "audio_languages": [t.language for t in probe.tracks],
+        "audio_stream_index": [t.audio_index for t in probe.tracks],
+        "is_synthetic": [t.synthetic for t in probe.tracks],
+        "original_language": original, "shot_start": start, "shot_end": end,
+        "fps": probe.fps, "duration": probe.duration,
+    } for k, (start, end) in enumerate(kept)]
+    return rows, warnings
+
+
+def build_index(root: Path, *, min_shot: float = 3.0, max_shot: float = 12.0,
+                split_long: bool = False, original_language: dict[str, str] | str | Path | None = None,
+                workers: int = 1, threshold: float = 27.0) -> pd.DataFrame:
+    """Index every container under ``root``; skipped files are listed in ``df.attrs["warnings"]``.
+
+    ``workers`` > 1 runs titles in a process pool (spawned, so callers holding threads are safe).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise BadInputError(f"dataset root {root} is not a directory")
+    if not 0 < min_shot <= max_shot:
+        raise BadInputError(f"need 0 < min_shot <= max_shot, got {min_shot} and {max_shot}")
+    language_map = load_language_map(original_language)
+    jobs = [_Job(p, p.relative_to(root).as_posix(), min_shot, max_shot, split_long, threshold,
+                 language_map) for p in find_media(root)]
+    if workers > 1 and len(jobs) > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
+            results = list(pool.map(_index_title, jobs))
+    else:
+        results = [_index_title(job) for job in jobs]
+    rows = [row for title_rows, _ in results for row in title_rows]
+    warnings = [w for _, title_warnings in results for w in title_warnings]
+    for w in warnings:
+        log.warning(w)
+    df = _frame(rows)
+    df.attrs["warnings"] = warnings
+    df.attrs["params"] = {"min_shot": min_shot, "max_shot": max_shot, "split_long": split_long,
+                          "threshold": threshold}
+    return df
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("shot_id", "title_idx")])
+    df.insert(0, "shot_id", range(len(df)))
+    codes = {t: i for i, t in enumerate(sorted(df["title_id"].unique()))}
+    df.insert(2, "title_idx", df["title_id"].map(codes).astype("int64"))
+    return df.astype({"shot_id": "int64", "shot_idx": "int64", "video_stream": "int64",
+                      "shot_start": "float64", "shot_end": "float64", "fps": "float64",
+                      "duration": "float64"})
+
+
+# ------------------------------------------------------------------------------------------------ I/O
+
+def write_index(df: pd.DataFrame, path: Path) -> Path:
+    """Parquet, written to a temporary name and renamed, so a reader never sees half a file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(df[list(COLUMNS)], preserve_index=False)
+    meta = {"format": INDEX_FORMAT, "warnings": df.attrs.get("warnings", []),
+            "params": df.attrs.get("params", {})}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           _META_KEY: json.dumps(meta).encode()})
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_index(path: Path) -> pd.DataFrame:
+    """Load and validate an index written by :func:`write_index`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"shot index {path} does not exist; build it with build_index/write_index")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise BadInputError(f"shot index {path} is not a readable parquet file ({err})") from None
+    raw = (table.schema.metadata or {}).get(_META_KEY)
+    meta = json.loads(raw) if raw else {}
+    missing = [c for c in COLUMNS if c not in table.column_names]
+    if meta.get("format") != INDEX_FORMAT or missing:
+        raise BadInputError(f"{path} is not an {INDEX_FORMAT} shot index "
+                            f"(format {meta.get('format')!r}, missing columns {missing})")
+    df = table.to_pandas()
+    for col in ("audio_languages", "audio_stream_index", "is_synthetic"):
+        df[col] = df[col].map(lambda values: values.tolist())
+    df.attrs["warnings"] = meta.get("warnings", [])
+    df.attrs["params"] = meta.get("params", {})
+    return df
