@@ -156,3 +156,9 @@ def test_non_commercial_licence_notice_is_printed_at_pull(catalog, model_dir, mo
     monkeypatch.setenv("LSSD_CATALOG_DIR", str(catalog))
     assert main(["models", "pull", "fake-hf", "--no-progress"]) == 0
     assert "NOTICE: fake-hf (Fake) is licensed CC-BY-NC-4.0, non-commercial use only" in capsys.readouterr().err
+
+
+def test_pull_with_a_progress_bar(store, capsys):
+    store.pull("fake-model", progress=True)
+    assert store.is_present("fake-model")
+    assert "weights.bin" in capsys.readouterr().err
