@@ -56,7 +56,8 @@ _register_all()
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: user errors become one line on stderr and a non-zero exit code."""
     try:
-        app(args=argv, prog_name="lssd", standalone_mode=False)
+        # without standalone mode click returns the code of a ``typer.Exit`` instead of raising it
+        code = app(args=argv, prog_name="lssd", standalone_mode=False)
     except LssdError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -24,18 +24,29 @@ def settings(cfg) -> dict:
 
 
 def _with_embedded_subtitles(ctx: ClipContext):
-    """Subtitles inside the input count as user subtitles (they carry text and timing)."""
-    cfg = ctx.cfg
-    if cfg.source_subtitles is not None or not ctx.info.subtitles:
-        return cfg
-    from lssd.subtitles import extract_subtitle_stream
+    """Subtitles inside the input count as user subtitles (they carry text and timing) — but only
+    those in the language of the speech: foreign-language subtitles are not a transcript."""
+    from lssd.subtitles import extract_subtitle_stream, text_subtitle_streams
 
+    cfg = ctx.cfg
+    spoken = _iso3(cfg.source_language) or _iso3(ctx.info.audio[0].language)
+    streams = [s for s in text_subtitle_streams(ctx.info) if spoken and _iso3(s.language) == spoken]
+    if cfg.source_subtitles is not None or not streams:
+        return cfg
     out = ctx.path(NAME, "embedded.srt")
-    stream = ctx.info.subtitles[0]
     if not out.exists():
-        extract_subtitle_stream(ctx.input_path, stream.index, out)
-    lang = cfg.source_language or stream.language
-    return replace(cfg, source_subtitles=out, source_language=lang if lang and lang != "und" else None)
+        extract_subtitle_stream(ctx.input_path, streams[0].index, out)
+    return replace(cfg, source_subtitles=out, source_language=spoken)
+
+
+def _iso3(code: str | None) -> str | None:
+    from lssd.errors import BadInputError
+    from lssd.languages import get_language
+
+    try:
+        return get_language(code).iso3 if code else None
+    except BadInputError:
+        return None
 
 
 def choose(ctx: ClipContext, lang=None) -> registry.Selection:
