@@ -1,0 +1,167 @@
+"""Video and audio transforms of Appendix A, as small pure functions of arrays and a numpy Generator.
+
+Video: resample to 25 fps, 16 frames uniformly over the window, shorter side random in [256, 320],
+random 224x224 crop, then normalised with the Kinetics mean/std (0.45, 0.225) that pytorchvideo's
+X3D/MViT recipes use. Audio: log-mel (n_fft 1024, hop 501, 96 mels) in dB (power, amin 1e-10,
+reference 1, no top_db: torchaudio's ``AmplitudeToDB`` defaults), one time and one frequency mask of up
+to 50 % of its axis, two channels (mono duplicated to pseudo-stereo, App. B.3.1). Spectrograms are
+not normalised further; masked cells take the spectrogram's mean unless ``mask_value`` is set, so a
+mask reads as "no information" rather than as silence or a loud band.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from lssd.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    fps: float = 25.0
+    num_frames: int = 16
+    crop: int = 224
+    short_side: tuple[int, int] = (256, 320)  # train: uniform in [lo, hi]; eval: lo, centre crop
+    mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
+    std: tuple[float, float, float] = (0.225, 0.225, 0.225)
+
+    def __post_init__(self) -> None:
+        lo, hi = self.short_side
+        if self.num_frames < 1 or self.fps <= 0:
+            raise BadInputError(f"video needs num_frames >= 1 and fps > 0, got {self}")
+        if not self.crop <= lo <= hi:
+            raise BadInputError(f"video short_side {self.short_side} must be >= crop {self.crop}")
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    sample_rate: int = 48_000  # 44_100 for the SEP variant (Demucs' rate, App. B.3)
+    n_fft: int = 1024
+    hop_length: int = 501
+    n_mels: int = 96
+    channels: int = 2
+    max_time_mask: float = 0.5  # fraction of the time axis
+    max_freq_mask: float = 0.5  # fraction of the mel axis
+    mask_value: float | None = None  # None: the spectrogram's mean
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 2):
+            raise BadInputError(f"audio channels must be 1 or 2, got {self.channels}")
+        if not (0 <= self.max_time_mask <= 1 and 0 <= self.max_freq_mask <= 1):
+            raise BadInputError("audio mask fractions must lie in [0, 1]")
+
+    def num_samples(self, window: float) -> int:
+        return int(round(window * self.sample_rate))
+
+    def num_frames(self, window: float) -> int:
+        """Spectrogram frames of a window (centred STFT)."""
+        return self.num_samples(window) // self.hop_length + 1
+
+
+# -------------------------------------------------------------------------------------------- video
+
+def frame_times(start: float, window: float, cfg: VideoConfig) -> np.ndarray:
+    """Times of the sampled frames: ``num_frames`` spread uniformly over the window's 25 fps grid."""
+    grid = max(1, int(round(window * cfg.fps)))
+    idx = np.round(np.linspace(0, grid - 1, cfg.num_frames))
+    return start + idx / cfg.fps
+
+
+def scaled_size(height: int, width: int, short: int) -> tuple[int, int]:
+    """(height, width) with the shorter side equal to ``short``, aspect kept."""
+    if height <= width:
+        return short, max(short, int(round(width * short / height)))
+    return max(short, int(round(height * short / width))), short
+
+
+def sample_scale(rng: np.random.Generator, cfg: VideoConfig, train: bool) -> int:
+    lo, hi = cfg.short_side
+    return int(rng.integers(lo, hi + 1)) if train else lo
+
+
+def sample_crop(rng: np.random.Generator, height: int, width: int, crop: int,
+                train: bool) -> tuple[int, int]:
+    """Top-left corner of the crop: random when training, centred otherwise."""
+    if train:
+        return int(rng.integers(height - crop + 1)), int(rng.integers(width - crop + 1))
+    return (height - crop) // 2, (width - crop) // 2
+
+
+def video_tensor(frames: Sequence[np.ndarray], top: int, left: int, cfg: VideoConfig) -> torch.Tensor:
+    """T frames (H, W, 3) uint8 -> cropped, normalised (3, T, crop, crop) float32.
+
+    A per-channel lookup table does crop, scaling and normalisation in one pass per frame.
+    """
+    lut = _normalise_lut(cfg.mean, cfg.std)
+    out = np.empty((3, len(frames), cfg.crop, cfg.crop), dtype=np.float32)
+    for t, frame in enumerate(frames):
+        patch = frame[top:top + cfg.crop, left:left + cfg.crop]
+        for c in range(3):
+            np.take(lut[c], patch[..., c], out=out[c, t])
+    return torch.from_numpy(out)
+
+
+@lru_cache(maxsize=4)
+def _normalise_lut(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    levels = np.arange(256, dtype=np.float64) / 255.0
+    return ((levels[None] - np.array(mean)[:, None]) / np.array(std)[:, None]).astype(np.float32)
+
+
+# -------------------------------------------------------------------------------------------- audio
+
+@lru_cache(maxsize=8)
+def mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
+    """(n_mels, n_fft // 2 + 1) Slaney-normalised mel filterbank (librosa's default)."""
+    import librosa
+
+    return torch.from_numpy(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels))
+
+
+def log_mel(audio: np.ndarray, cfg: AudioConfig) -> torch.Tensor:
+    """(C, N) float waveform -> (C, n_mels, frames) power mel spectrogram in dB."""
+    wave = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    window = torch.hann_window(cfg.n_fft)
+    spec = torch.stft(wave, cfg.n_fft, cfg.hop_length, window=window, center=True,
+                      pad_mode="reflect", return_complex=True).abs().pow_(2)
+    mel = mel_filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels) @ spec
+    return mel.clamp_(min=1e-10).log10_().mul_(10.0)
+
+
+def mask_spectrogram(spec: torch.Tensor, rng: np.random.Generator, cfg: AudioConfig
+                     ) -> tuple[torch.Tensor, tuple[int, int], tuple[int, int]]:
+    """One frequency and one time mask, widths uniform in [0, max fraction x axis], same across
+    channels. Returns the spectrogram and the (start, width) of the frequency and time masks."""
+    n_mels, n_frames = spec.shape[-2:]
+    value = float(spec.mean()) if cfg.mask_value is None else cfg.mask_value
+    f_mask = _span(rng, n_mels, cfg.max_freq_mask)
+    t_mask = _span(rng, n_frames, cfg.max_time_mask)
+    spec = spec.clone()
+    spec[..., f_mask[0]:f_mask[0] + f_mask[1], :] = value
+    spec[..., t_mask[0]:t_mask[0] + t_mask[1]] = value
+    return spec, f_mask, t_mask
+
+
+def _span(rng: np.random.Generator, size: int, max_fraction: float) -> tuple[int, int]:
+    width = int(rng.integers(int(size * max_fraction) + 1))
+    return int(rng.integers(size - width + 1)), width
+
+
+def audio_features(wave: np.ndarray, rng: np.random.Generator, cfg: AudioConfig,
+                   train: bool) -> torch.Tensor:
+    """(C, N) waveform -> (cfg.channels, n_mels, frames): log-mel, masked when training.
+
+    Mono is duplicated to pseudo-stereo after masking (App. B.3.1); stereo is averaged for a mono model.
+    """
+    if cfg.channels == 1 and wave.shape[0] > 1:
+        wave = wave.mean(axis=0, keepdims=True)
+    spec = log_mel(wave, cfg)
+    if train:
+        spec = mask_spectrogram(spec, rng, cfg)[0]
+    if spec.shape[0] != cfg.channels:
+        spec = spec.expand(cfg.channels, *spec.shape[1:]).contiguous()
+    return spec

@@ -1,0 +1,189 @@
+"""Decoding and augmentation: shapes, ranges, windows, the right language stream, masks, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import librosa
+import numpy as np
+import pytest
+import torch
+
+from lssd.errors import BadInputError
+from lssd.train.augment import AudioConfig, VideoConfig, frame_times, mask_spectrogram
+from lssd.train.data import MediaReader, QuadrupletDataset, build_loader, collate_quadruplets
+from lssd.train.index import read_index
+from lssd.train.sampler import SampleKey, TitleBatchSampler
+from lssd.train.toy import PILOT_HZ, shot_tone_hz
+
+VIDEO = VideoConfig(num_frames=4, crop=64, short_side=(72, 96))
+AUDIO = AudioConfig(sample_rate=16_000, n_mels=32)
+AUDIO_FRAMES = 48_000 // 501 + 1  # 3 s at 16 kHz, hop 501, centred STFT
+
+
+@pytest.fixture(scope="module")
+def index(toy_dataset):
+    return read_index(toy_dataset.index)
+
+
+@pytest.fixture(scope="module")
+def dataset(index):
+    return QuadrupletDataset(index, "random", VIDEO, AUDIO, seed=0)
+
+
+def row_of(index, title: str, shot_idx: int = 0) -> int:
+    return int(index.index[(index["title_id"] == title) & (index["shot_idx"] == shot_idx)][0])
+
+
+def pilot_bins(n_mels: int, sample_rate: int) -> dict[str, int]:
+    centres = librosa.mel_frequencies(n_mels + 2, fmax=sample_rate / 2)[1:-1]
+    return {lang: int(np.argmin(np.abs(centres - hz))) for lang, hz in PILOT_HZ.items()}
+
+
+def test_item_shapes_dtypes_and_ranges(dataset):
+    item = dataset[dataset.key(0)]
+    for name in ("v_p", "v_s"):
+        v = item[name]
+        assert v.shape == (3, 4, 64, 64) and v.dtype == torch.float32
+        assert v.min() >= (0 - 0.45) / 0.225 - 1e-5 and v.max() <= (1 - 0.45) / 0.225 + 1e-5
+        assert v.std() > 0.1  # real picture content, not a constant
+    for name in ("a_p", "a_s"):
+        a = item[name]
+        assert a.shape == (2, 32, AUDIO_FRAMES) and a.dtype == torch.float32
+        assert torch.isfinite(a).all() and a.min() >= -100.0 and a.max() < 80.0
+        assert torch.equal(a[0], a[1])  # mono toy tracks duplicated to pseudo-stereo
+    assert isinstance(item["title"], str) and isinstance(item["lang_s"], str)
+    assert isinstance(item["shot"], int) and isinstance(item["title_idx"], int)
+
+
+def test_paper_settings_shapes(index):
+    item = QuadrupletDataset(index)[0]
+    assert item["v_p"].shape == (3, 16, 224, 224) and item["a_p"].shape == (2, 96, 288)
+    sep = QuadrupletDataset(index, video_cfg=None, audio_cfg=AudioConfig(sample_rate=44_100))[0]
+    assert "v_p" not in sep and sep["a_s"].shape == (2, 96, 132_300 // 501 + 1)
+
+
+def test_windows_and_frames_stay_inside_the_shot(index, dataset):
+    for row in range(len(index)):
+        start, end = index["shot_start"].iloc[row], index["shot_end"].iloc[row]
+        for epoch in range(5):
+            t_p, t_s = dataset.window_starts(row, np.random.default_rng([row, epoch]))
+            for t in (t_p, t_s):
+                assert start <= t <= end - 3.0 + 1e-9
+                times = frame_times(t, 3.0, VideoConfig())
+                assert times[0] == t and times[-1] < end and np.all(np.diff(times) > 0)
+    starts = [dataset.window_starts(0, np.random.default_rng(s))[0] for s in range(50)]
+    assert np.ptp(starts) > 1.0  # jittered, not always the same window
+
+
+def test_frames_switch_exactly_at_a_cut(toy_dataset):
+    cut = json.loads((toy_dataset.root / "toy_manifest.json").read_text())["titles"][0]["cuts"][0]
+    reader = MediaReader(toy_dataset.root / "toy_000.dub.mkv")
+    times = np.array([cut - 0.08, cut - 0.04, cut, cut + 0.04])  # frames -2, -1, 0, +1 at 25 fps
+    a, b, c, d = (f.astype(float) for f in reader.frames(times, (90, 160)))
+    same_shot = max(np.abs(b - a).mean(), np.abs(d - c).mean())
+    assert np.abs(c - b).mean() > 5 * same_shot + 30  # the cut is between the 2nd and 3rd time
+
+
+def test_audio_is_read_from_the_requested_language_stream(toy_dataset, index):
+    reader = MediaReader(toy_dataset.root / "toy_000.dub.mkv")
+    row = row_of(index, "toy_000.dub.mkv")
+    streams = dict(zip(index["audio_languages"].iloc[row], index["audio_stream_index"].iloc[row]))
+    for lang, stream in streams.items():
+        wave = reader.audio(stream, 6.0, 2.0, 16_000)[0]
+        spectrum = np.abs(np.fft.rfft(wave))
+        freqs = np.fft.rfftfreq(wave.size, 1 / 16_000)
+        energy = {k: spectrum[np.argmin(np.abs(freqs - hz))] for k, hz in PILOT_HZ.items()}
+        assert max(energy, key=energy.get) == lang
+
+
+def test_audio_stays_in_sync_with_video_at_a_cut(toy_dataset):
+    """The background tone changes at each cut; find where it changes in the decoded audio."""
+    titles = json.loads((toy_dataset.root / "toy_manifest.json").read_text())["titles"]
+    reader = MediaReader(toy_dataset.root / "toy_000.dub.mkv")
+    for k, cut in enumerate(titles[0]["cuts"]):
+        wave = reader.audio(0, cut - 0.2, 0.4, 48_000)[0]
+        t = np.arange(wave.size) / 48_000
+        share = []
+        for centre in np.arange(0.1, 0.3, 0.0025):  # 40 ms windows sliding across the cut
+            seg = slice(int((centre - 0.02) * 48_000), int((centre + 0.02) * 48_000))
+            e1, e2 = (abs(np.sum(wave[seg] * np.exp(-2j * np.pi * shot_tone_hz(0, s) * t[seg])))
+                      for s in (k, k + 1))
+            share.append(e2 / (e1 + e2))
+        switch = 0.1 + 0.0025 * int(np.argmax(np.array(share) > 0.5)) - 0.2
+        assert abs(switch) <= 0.01, (cut, switch)  # an AAC priming offset would be 21 ms
+
+
+def test_a_p_and_a_s_speak_the_languages_of_the_key(index):
+    dataset = QuadrupletDataset(index, "none", None, AUDIO, train=False)
+    bins = pilot_bins(AUDIO.n_mels, AUDIO.sample_rate)
+    row = row_of(index, "toy_000.dub.mkv", 1)
+    item = dataset[SampleKey(row, "eng", "jpn", seed=1)]
+    assert item["t_p"] == item["t_s"]  # eval: the same centred window, only the language differs
+    level_p = item["a_p"][0].median(dim=-1).values
+    level_s = item["a_s"][0].median(dim=-1).values
+    assert level_p[bins["eng"]] - level_s[bins["eng"]] > 6.0
+    assert level_s[bins["jpn"]] - level_p[bins["jpn"]] > 6.0
+    with pytest.raises(BadInputError, match="no kor audio stream"):
+        dataset[SampleKey(row, "eng", "kor", seed=1)]
+
+
+def test_masks_cover_at_most_half_of_each_axis():
+    cfg = AudioConfig(n_mels=96)
+    spec = torch.randn(2, 96, 288)
+    widths_f, widths_t = [], []
+    for seed in range(300):
+        out, (f0, fw), (t0, tw) = mask_spectrogram(spec, np.random.default_rng(seed), cfg)
+        fill = float(spec.mean())
+        masked = out == fill
+        assert torch.equal(masked[0], masked[1])  # one mask for both channels
+        assert masked.sum() == 2 * (fw * 288 + tw * 96 - fw * tw)
+        assert torch.all(out[:, f0:f0 + fw] == fill) and torch.all(out[..., t0:t0 + tw] == fill)
+        widths_f.append(fw)
+        widths_t.append(tw)
+    assert max(widths_f) <= 48 and max(widths_t) <= 144
+    assert max(widths_f) >= 40 and max(widths_t) >= 120 and min(widths_t) <= 10  # the full range is used
+    unmasked = mask_spectrogram(spec, np.random.default_rng(0), AudioConfig(max_time_mask=0, max_freq_mask=0))[0]
+    assert torch.equal(unmasked, spec)
+
+
+def test_items_are_deterministic_given_the_key(index, dataset):
+    key = dataset.key(3, epoch=2)
+    fresh = QuadrupletDataset(index, "random", VIDEO, AUDIO, seed=0)
+    first, again = dataset[key], fresh[key]
+    for name in ("v_p", "v_s", "a_p", "a_s"):
+        assert torch.equal(first[name], again[name])
+    other = dataset[key._replace(seed=key.seed + 1)]
+    assert not torch.equal(first["v_p"], other["v_p"]) or first["t_p"] != other["t_p"]
+    assert dataset.key(3, epoch=2) == key and dataset.key(3, epoch=3) != key
+
+
+def test_collate_keeps_strings_and_stacks_tensors(dataset):
+    batch = collate_quadruplets([dataset[dataset.key(i)] for i in (0, 5)])
+    assert batch["v_p"].shape == (2, 3, 4, 64, 64) and batch["a_s"].shape == (2, 2, 32, AUDIO_FRAMES)
+    assert isinstance(batch["title"], list) and len(batch["lang_p"]) == 2
+    assert batch["title_idx"].dtype == torch.int64 and batch["t_p"].dtype == torch.float64
+
+
+def test_loader_batches_follow_the_sampler_and_workers_reproduce_them(toy_dataset, index):
+    kwargs = dict(batch_size=4, group_size=2, policy="round_robin:es,fr,ja", seed=3,
+                  video_cfg=VIDEO, audio_cfg=AUDIO)
+    loader = build_loader(toy_dataset.index, **kwargs)
+    loader.set_epoch(1)
+    assert len(loader) == len(index) // 4
+    batches = list(loader)
+    sampler = TitleBatchSampler(index, 4, 2, policy="round_robin:es,fr,ja", seed=3)
+    sampler.set_epoch(1)
+    keys = list(sampler)
+    assert [b["shot"].tolist() for b in batches] == [[index["shot_id"].iloc[k.row] for k in ks]
+                                                      for ks in keys]
+    assert [b["lang_s"] for b in batches] == [[k.lang_s for k in ks] for ks in keys]
+    for b in batches:
+        assert b["v_p"].shape == (4, 3, 4, 64, 64)
+        assert np.unique(b["title_idx"].numpy(), return_counts=True)[1].tolist() == [2, 2]
+    worker_loader = build_loader(index, num_workers=1, **kwargs)
+    worker_loader.set_epoch(1, start_batch=1)
+    resumed = list(worker_loader)
+    assert len(resumed) == len(batches) - 1
+    for a, b in zip(resumed, batches[1:]):
+        assert torch.equal(a["v_s"], b["v_s"]) and torch.equal(a["a_p"], b["a_p"])
