@@ -1,0 +1,151 @@
+"""espeak-ng: formant TTS for every language in :mod:`lssd.languages`, offline and fast (≈0.02 s a sentence).
+
+Alignment later stretches each utterance to its original segment, and stretching sounds worse the further
+it goes, so the speaking rate is chosen here: speak at the default rate, then again at the rate scaled by
+how far the duration missed (and once more if it still misses by over 10 %, since espeak's duration is
+not inversely proportional to its rate). Japanese kanji are turned into hiragana first: espeak-ng reads
+each kanji as the English words "Chinese letter".
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+from functools import cache
+
+import numpy as np
+import soundfile as sf
+
+from lssd.backends.registry import Backend, register
+from lssd.dub.config import DubConfig
+from lssd.errors import BadInputError, LssdError
+from lssd.languages import Language
+
+ESPEAK_SR = 22_050
+DEFAULT_RATE = 175  # words per minute, espeak-ng's own default
+MIN_RATE, MAX_RATE = 80, 400  # beyond these espeak-ng is unintelligible or switches to sonic speed-up
+TOLERANCE = 0.10  # duration error accepted without another try
+KEEP_SILENCE = 0.02  # seconds kept before and after the speech when trimming
+SILENCE_DB = -40.0  # below the peak: what counts as silence when trimming
+NOT_INSTALLED = "espeak-ng is not installed; run ./install.sh"
+_KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆]")
+
+
+def _espeak() -> str:
+    path = shutil.which("espeak-ng")
+    if path is None:
+        raise LssdError(NOT_INSTALLED)
+    return path
+
+
+@cache
+def variants() -> frozenset[str]:
+    """Voice variants (``f3``, ``m2``, ``klatt`` …) this espeak-ng has: unknown ones it silently ignores."""
+    out = subprocess.run([_espeak(), "--voices=variant"], capture_output=True, text=True, check=False).stdout
+    return frozenset(line.split()[4].removeprefix("!v/") for line in out.splitlines()[1:] if len(line.split()) > 4)
+
+
+@cache
+def has_voice(voice: str) -> bool:
+    return subprocess.run([_espeak(), "-v", voice, "-q", "a"], capture_output=True, check=False).returncode == 0
+
+
+@cache
+def _kakasi():
+    import pykakasi
+
+    return pykakasi.kakasi()
+
+
+def to_kana(text: str) -> str:
+    """Kanji → hiragana (pykakasi); kana, Latin words, digits and punctuation are left as they are."""
+    if not _KANJI.search(text):
+        return text
+    return "".join(item["hira"] if _KANJI.search(item["orig"]) else item["orig"] for item in _kakasi().convert(text))
+
+
+def trim(audio: np.ndarray, sr: int) -> np.ndarray:
+    """Cut leading and trailing silence, keeping KEEP_SILENCE of it so onsets are not clipped."""
+    if audio.size == 0:
+        return audio
+    loud = np.flatnonzero(np.abs(audio) > np.abs(audio).max() * 10 ** (SILENCE_DB / 20))
+    if loud.size == 0:
+        return audio[:0]
+    keep = int(KEEP_SILENCE * sr)
+    return audio[max(loud[0] - keep, 0) : loud[-1] + keep + 1]
+
+
+class EspeakSynthesizer:
+    def __init__(self, variant: str = ""):
+        if variant and variant not in variants():
+            raise BadInputError(f"unknown espeak-ng voice variant {variant!r}; e.g. f1-f5, m1-m7")
+        self.variant = variant
+        self.rates: dict[str, list[int]] = {}  # iso3 -> rate (wpm) per text of the last call
+
+    def voice(self, lang: Language) -> str:
+        return f"{lang.espeak_voice}+{self.variant}" if self.variant else lang.espeak_voice
+
+    def speak(self, text: str, lang: Language, rate: int = DEFAULT_RATE) -> np.ndarray:
+        """One utterance at ``rate`` words per minute, trimmed, float32 at ESPEAK_SR."""
+        cmd = [_espeak(), "-v", self.voice(lang), "-s", str(rate), "--stdout"]
+        proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise LssdError(f"espeak-ng failed for {lang.name} ({proc.stderr.decode(errors='replace').strip()}); "
+                            "run ./install.sh")
+        audio, _ = sf.read(io.BytesIO(proc.stdout), dtype="float32")
+        return trim(audio, ESPEAK_SR)
+
+    def synthesize(self, texts: list[str], lang: Language, durations: list[float]) -> tuple[list[np.ndarray], int]:
+        out, rates = [], []
+        for text, target in zip(texts, durations, strict=True):
+            spoken = " ".join((to_kana(text) if lang.iso1 == "ja" else text).split())
+            if not spoken:
+                out.append(np.zeros(0, dtype=np.float32))
+                rates.append(0)
+                continue
+            rate, audio = DEFAULT_RATE, self.speak(spoken, lang)
+            for _ in range(2):
+                ratio = audio.size / ESPEAK_SR / target if target > 0 else 1.0
+                new = int(np.clip(round(rate * ratio), MIN_RATE, MAX_RATE))
+                if abs(ratio - 1) <= TOLERANCE or new == rate:
+                    break
+                rate, audio = new, self.speak(spoken, lang, new)
+            out.append(audio)
+            rates.append(rate)
+        self.rates[lang.iso3] = rates
+        return out, ESPEAK_SR
+
+    def provenance(self) -> dict:
+        version = subprocess.run([_espeak(), "--version"], capture_output=True, text=True, check=False).stdout
+        number = re.search(r"\d+\.\d+(\.\d+)?", version)
+        return {
+            "backend": "espeak",
+            "library": f"espeak-ng {number.group() if number else 'unknown version'}",
+            "model": None,
+            "files": {},
+            "settings": {"variant": self.variant or "default", "sample_rate": ESPEAK_SR,
+                         "default_rate_wpm": DEFAULT_RATE, "rate_bounds_wpm": [MIN_RATE, MAX_RATE],
+                         "rates_wpm": dict(self.rates), "japanese": "kanji read as hiragana (pykakasi)"},
+        }
+
+
+def _check(cfg: DubConfig, lang: Language | None) -> str | None:
+    if shutil.which("espeak-ng") is None:
+        return NOT_INSTALLED
+    if lang is not None and not has_voice(lang.espeak_voice):
+        return f"espeak-ng has no {lang.name} voice ({lang.espeak_voice}); run ./install.sh"
+    return None
+
+
+register(
+    Backend(
+        stage="synthesize",
+        name="espeak",
+        label="espeak-ng formant TTS",
+        priority=10,
+        load=lambda cfg: EspeakSynthesizer(),
+        check=_check,
+    )
+)
