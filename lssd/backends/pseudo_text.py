@@ -84,8 +84,8 @@ PHONOTACTICS: dict[str, Phonotactics] = {
                         _split("а е и о у ы я ю а о"), _split("- - - - н т л р с в")),
     "jpn": Phonotactics(_HIRAGANA, ("",), _split("- - - - - - ん"), word_syllables=(2, 2, 3, 3, 4, 5),
                         space="", comma="、", period="。", capitalise=False),
-    "kor": Phonotactics(_hangul("0 2 3 5 6 7 9 11 11 12 14 15 16 17 18", "0 4 8 13 18 20 1 5 6 12", "0 0 0 0 4 8 16 21"),
-                        ("",), word_syllables=(1, 2, 2, 3, 3, 4)),
+    "kor": Phonotactics(_hangul("0 2 3 5 6 7 9 11 11 12 14 15 16 17 18", "0 4 8 13 18 20 1 5 6 12",
+                                "0 0 0 0 4 8 16 21"), ("",), word_syllables=(1, 2, 2, 3, 3, 4)),
     "zho": Phonotactics(_HANZI, ("",), word_syllables=(1, 2, 2, 2, 3), space="", comma="，", period="。",
                         capitalise=False),
 }

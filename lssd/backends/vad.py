@@ -18,6 +18,7 @@ from lssd.dub.segments import Segment, Transcript
 from lssd.languages import get_language
 from lssd.media import resample
 
+VAD_MODEL = "silero-vad"  # catalog entry; the weights ship inside the silero-vad wheel
 VAD_SR = 16_000  # the rate Silero VAD (and Whisper) take
 MAX_SEGMENT = 15.0  # seconds: longer stretches are cut at their quietest point, for TTS and alignment
 SEGMENT_PAUSE = 0.6  # seconds of silence that end a segment
@@ -84,12 +85,14 @@ class VadRecognizer:
         return Transcript(language=_iso3(language), segments=segments, backend="vad")
 
     def provenance(self) -> dict:
+        from lssd.store import get_store
+
         return {
+            **get_store().provenance(VAD_MODEL),
             "backend": "vad",
             "library": f"silero-vad {version('silero-vad')}",
-            "model": "silero_vad (bundled in the silero-vad wheel)",
-            "files": {},
-            "settings": {"min_silence_s": SEGMENT_PAUSE, "max_segment_s": MAX_SEGMENT, "text": "none"},
+            "model": f"{VAD_MODEL} (bundled in the silero-vad wheel)",
+            "settings": {"segment_pause_s": SEGMENT_PAUSE, "max_segment_s": MAX_SEGMENT, "text": "none"},
         }
 
 
@@ -105,5 +108,6 @@ register(
         priority=5,
         load=lambda cfg: VadRecognizer(),
         fallback=True,
+        model=lambda cfg: VAD_MODEL,
     )
 )

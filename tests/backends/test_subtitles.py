@@ -21,7 +21,8 @@ def _write(tmp_path: Path, name: str, data: str | bytes) -> Path:
 
 
 def test_srt_with_bom_crlf_tags_and_multiline_cues(tmp_path):
-    srt = ("\ufeff1\r\n00:00:01,000 --> 00:00:02,500\r\n<i>Hello</i> there,\r\n<font color=\"red\">my friend</font>\r\n\r\n"
+    srt = ("\ufeff1\r\n00:00:01,000 --> 00:00:02,500\r\n<i>Hello</i> there,\r\n"
+           "<font color=\"red\">my friend</font>\r\n\r\n"
            "2\r\n00:00:03,250 --> 00:00:05,000 X1:10 X2:20\r\n{\\an8}- Who?\r\n- Me &amp; you.\r\n\r\n")
     cues = read_subtitles(_write(tmp_path, "a.srt", srt))
     assert cues == [Cue(1.0, 2.5, "Hello there, my friend"), Cue(3.25, 5.0, "Who? Me & you.")]
@@ -90,9 +91,9 @@ def test_extract_subtitle_stream_from_mkv(tmp_path):
     srt = tmp_path / "in.srt"
     write_srt(srt, [Cue(0.5, 1.5, "Hola"), Cue(2.0, 2.8, "¿Qué tal?")])
     mkv = tmp_path / "clip.mkv"
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-i", str(srt),
-                    "-t", "3", "-map", "0:a", "-map", "1:s", "-metadata:s:s:0", "language=spa", "-c:s", "srt", str(mkv)],
-                   check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono",
+                    "-i", str(srt), "-t", "3", "-map", "0:a", "-map", "1:s", "-metadata:s:s:0", "language=spa",
+                    "-c:s", "srt", str(mkv)], check=True)
     streams = text_subtitle_streams(probe(mkv))
     assert [(s.language, s.codec) for s in streams] == [("spa", "subrip")]
     out = extract_subtitle_stream(mkv, streams[0].index, tmp_path / "got" / "source.srt")

@@ -33,3 +33,8 @@ def test_vad_on_silence_finds_nothing_and_unknown_language_is_und():
     silence = np.random.default_rng(1).normal(0, 1e-4, 48_000 * 2).astype(np.float32)
     transcript = VadRecognizer().transcribe(silence, 48_000, None)
     assert transcript.segments == [] and transcript.language == "und"
+
+
+def test_provenance_names_the_model_files():
+    prov = VadRecognizer().provenance()
+    assert prov["backend"] == "vad" and prov["files"]["silero_vad.jit"] and prov["settings"]["text"] == "none"
