@@ -103,9 +103,9 @@ class MediaReader:
         for frame in self.container.decode(stream):
             if frame.pts is None:
                 continue
-            for part in (resampler.resample(frame) if resampler else [frame]):
-                first = part.time if first is None else first
-                chunks.append(_planar_float(part))
+            first = frame.time if first is None else first  # same-rate resampling adds no delay
+            parts = resampler.resample(frame) if resampler else [frame]
+            chunks += [_planar_float(part) for part in parts]
             if frame.time + frame.samples / native >= t_end:
                 break
         if not chunks:

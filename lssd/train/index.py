@@ -392,8 +392,12 @@ def write_index(df: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def read_index(path: Path) -> pd.DataFrame:
-    """Load and validate an index written by :func:`write_index`."""
+def read_index(path: Path, media_root: Path | None = None) -> pd.DataFrame:
+    """Load and validate an index written by :func:`write_index`.
+
+    ``media_root`` rebases ``media_path`` on another copy of the dataset root (an index built on one
+    machine, trained on another): title ids are paths relative to the root.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -413,6 +417,9 @@ def read_index(path: Path) -> pd.DataFrame:
     df = table.to_pandas()
     for col in ("audio_languages", "audio_stream_index", "is_synthetic"):
         df[col] = df[col].map(lambda values: values.tolist())
+    if media_root is not None:
+        root = Path(media_root).absolute()
+        df["media_path"] = [str(root / title) for title in df["title_id"]]
     df.attrs["warnings"] = meta.get("warnings", [])
     df.attrs["params"] = meta.get("params", {})
     return df

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import librosa
 import numpy as np
@@ -132,7 +133,7 @@ def test_masks_cover_at_most_half_of_each_axis():
     cfg = AudioConfig(n_mels=96)
     spec = torch.randn(2, 96, 288)
     widths_f, widths_t = [], []
-    for seed in range(300):
+    for seed in range(100):
         out, (f0, fw), (t0, tw) = mask_spectrogram(spec, np.random.default_rng(seed), cfg)
         fill = float(spec.mean())
         masked = out == fill
@@ -187,3 +188,22 @@ def test_loader_batches_follow_the_sampler_and_workers_reproduce_them(toy_datase
     assert len(resumed) == len(batches) - 1
     for a, b in zip(resumed, batches[1:]):
         assert torch.equal(a["v_s"], b["v_s"]) and torch.equal(a["a_p"], b["a_p"])
+
+
+def test_packed_stereo_and_surround_tracks_become_two_channels_at_the_target_rate(tmp_path):
+    """Real movies carry 5.1 and PCM tracks at 44.1 kHz: stereo is kept, 5.1 downmixed, rate fixed."""
+    path = tmp_path / "channels.mkv"
+    graph = ("[1:a][2:a]join=inputs=2:channel_layout=stereo[st];[1:a]asplit=6[a][b][c][d][e][f];"
+             "[a][b][c][d][e][f]join=inputs=6:channel_layout=5.1[sur]")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=4", "-f", "lavfi", "-i", "sine=f=440:d=4",
+                    "-f", "lavfi", "-i", "sine=f=880:d=4", "-filter_complex", graph,
+                    "-map", "0:v", "-map", "[st]", "-map", "[sur]", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-c:a:0", "pcm_s16le", "-c:a:1", "aac", "-ar", "44100", str(path)], check=True)
+    reader = MediaReader(path)
+    freqs = np.fft.rfftfreq(96_000, 1 / 48_000)
+    for stream, expected in ((0, [440.0, 880.0]), (1, [440.0, 440.0])):
+        wave = reader.audio(stream, 0.5, 2.0, 48_000)
+        assert wave.shape == (2, 96_000) and wave.dtype == np.float32
+        assert [freqs[np.abs(np.fft.rfft(ch)).argmax()] for ch in wave] == expected
+        assert 0.05 < np.abs(wave).max() <= 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -153,6 +154,13 @@ def test_write_read_roundtrip_is_atomic(toy_dataset, tmp_path):
     pd.testing.assert_frame_equal(back, df)
     assert back.attrs["warnings"] == ["x.mkv: skipped, no audio stream"]
     assert isinstance(back["audio_stream_index"].iloc[0][0], int)
+
+
+def test_read_index_rebases_media_on_a_moved_root(toy_dataset, tmp_path):
+    moved = shutil.copytree(toy_dataset.root, tmp_path / "elsewhere")
+    df = read_index(toy_dataset.index, media_root=moved)
+    assert df["media_path"].tolist() == [str(moved / t) for t in df["title_id"]]
+    assert all(Path(p).is_file() for p in df["media_path"])
 
 
 def test_read_index_rejects_missing_and_foreign_files(tmp_path):
