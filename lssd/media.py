@@ -36,6 +36,7 @@ class StreamInfo:
     width: int = 0
     height: int = 0
     duration: float | None = None
+    start_time: float = 0.0  # where the stream starts on the container's timeline (codec delays show here)
     default: bool = False
     attached_pic: bool = False
 
@@ -112,6 +113,7 @@ def probe(path: Path) -> MediaInfo:
                 width=int(s.get("width", 0) or 0),
                 height=int(s.get("height", 0) or 0),
                 duration=_duration(dur),
+                start_time=_duration(s.get("start_time")) or 0.0,
                 default=bool(disp.get("default", 0)),
                 attached_pic=bool(disp.get("attached_pic", 0)),
             )
@@ -135,13 +137,18 @@ def _duration(value: str | float | None) -> float | None:
     return float(value)
 
 
-def decode_audio(path: Path, sr: int = SAMPLE_RATE, stream: int | None = None, channels: int | None = None) -> np.ndarray:
-    """Decode one audio stream (absolute index, default: the first) to float32 (channels, samples)."""
+def decode_audio(path: Path, sr: int = SAMPLE_RATE, stream: int | None = None, channels: int | None = None,
+                 timeline: bool = False) -> np.ndarray:
+    """Decode one audio stream (absolute index, default: the first) to float32 (channels, samples).
+
+    With ``timeline`` the samples are placed on the picture's timeline: sample 0 is the moment the first
+    video frame shows (a stream that starts later is padded, one that starts earlier — e.g. AAC priming
+    kept by a stream copy into Matroska — is trimmed), so every track lines up with the video and each other."""
     info = probe(path)
-    audio = info.audio
-    if not audio:
+    audio_streams = info.audio
+    if not audio_streams:
         raise BadInputError(f"{Path(path).name} has no audio stream")
-    chosen = next((s for s in audio if s.index == stream), None) if stream is not None else audio[0]
+    chosen = next((s for s in audio_streams if s.index == stream), None) if stream is not None else audio_streams[0]
     if chosen is None:
         raise BadInputError(f"{Path(path).name} has no audio stream #{stream}")
     ch = channels or min(max(chosen.channels, 1), 2)
@@ -154,7 +161,12 @@ def decode_audio(path: Path, sr: int = SAMPLE_RATE, stream: int | None = None, c
     data = np.frombuffer(proc.stdout, dtype=np.float32)
     if data.size == 0:
         raise BadInputError(f"{Path(path).name}: its audio stream decodes to nothing")
-    return data.reshape(-1, ch).T.copy()
+    audio = data.reshape(-1, ch).T.copy()
+    if timeline:
+        origin = info.video[0].start_time if info.video else min(s.start_time for s in audio_streams)
+        shift = int(round((chosen.start_time - origin) * sr))
+        audio = np.pad(audio, ((0, 0), (shift, 0))) if shift > 0 else audio[:, -shift:]
+    return audio
 
 
 @contextlib.contextmanager

@@ -45,7 +45,8 @@ class Backend:
 @dataclass(frozen=True)
 class Selection:
     backend: Backend
-    notices: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()  # printed: fallbacks for missing weights, licence reminders
+    skipped: tuple[str, ...] = ()  # recorded: why each better backend was passed over
 
 
 _REGISTRY: dict[str, dict[str, Backend]] = {}
@@ -102,28 +103,47 @@ def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None
         if reason:
             raise BadInputError(f"{stage}: backend '{choice}' cannot be used: {reason}")
         _refuse_fallback(backend, cfg, lang)
-        return Selection(backend)
-    notices: list[str] = []
+        return Selection(backend, _licence_notices(backend, cfg))
+    skipped: list[str] = []  # why each better backend could not serve (kept for the sidecar)
+    missing_models: list[str] = []
     for backend in available.values():
-        missing = _missing_weights(backend, cfg)
-        if missing is not None:
-            notices.append(f"{stage}: skipping '{backend.name}': {missing}")
+        if _missing_weights(backend, cfg) is not None:
+            model = backend.model_name(cfg)
+            missing_models.append(model)
+            skipped.append(f"'{backend.name}': model '{model}' is not in the model store")
             continue
         reason = backend.check(cfg, lang) if backend.check else None
         if reason:
-            notices.append(f"{stage}: skipping '{backend.name}': {reason}")
+            skipped.append(f"'{backend.name}': {reason}")
             continue
-        _refuse_fallback(backend, cfg, lang)
-        return Selection(backend, tuple(notices))
+        _refuse_fallback(backend, cfg, lang, skipped)
+        notices = []
+        if missing_models:
+            models = ", ".join(f"'{m}'" for m in missing_models)
+            notices.append(f"{stage}: using '{backend.name}' because {models} is not in the model store "
+                           f"(add it with `lssd models pull NAME` or `lssd models import NAME DIR`)")
+        return Selection(backend, (*notices, *_licence_notices(backend, cfg)), tuple(skipped))
     where = f" for {lang.name}" if lang else ""
-    raise BadInputError(f"{stage}: no usable backend{where} ({'; '.join(notices) or 'none registered'})")
+    raise BadInputError(f"{stage}: no usable backend{where} ({'; '.join(skipped) or 'none registered'})")
 
 
-def _refuse_fallback(backend: Backend, cfg: DubConfig, lang: Language | None) -> None:
+def _licence_notices(backend: Backend, cfg: DubConfig) -> tuple[str, ...]:
+    """A non-commercial model's licence is repeated on every run that uses it, not only at download."""
+    model = backend.model_name(cfg)
+    if model is None:
+        return ()
+    from lssd.store import get_store
+
+    entry = get_store().entry(model)
+    return (entry.licence_notice(),) if entry.non_commercial else ()
+
+
+def _refuse_fallback(backend: Backend, cfg: DubConfig, lang: Language | None, skipped: list[str] = ()) -> None:
     if cfg.strict and backend.fallback:
         where = f" for {lang.name}" if lang else ""
+        why = f" (better backends unusable: {'; '.join(skipped)})" if skipped else ""
         raise FallbackRefusedError(
-            f"{backend.stage}{where}: --strict refuses the labelled fallback '{backend.name}' ({backend.label})"
+            f"{backend.stage}{where}: --strict refuses the labelled fallback '{backend.name}' ({backend.label}){why}"
         )
 
 

@@ -31,15 +31,15 @@ def _all_speech(ctx: ClipContext) -> np.ndarray:
     return np.concatenate(parts) if parts else ctx.vocals_mono
 
 
-def _eq(ctx: ClipContext, speech: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, list[float] | None]:
+def _eq(ctx: ClipContext, speech: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, dict[str, float] | None]:
     if ctx.cfg.eq == "none":
         return speech, None
     if ctx.cfg.eq == "matchering":
         from lssd.dsp.matchering_eq import matchering_match
 
         return matchering_match(speech, reference, ctx.sr), None
-    out, gains = eq_match(speech, reference, ctx.sr)
-    return out, [round(float(g), 2) for g in np.asarray(gains).ravel()]
+    out, bands = eq_match(speech, reference, ctx.sr)
+    return out, {f"{hz:g}": db for hz, db in bands.items()}
 
 
 def run(ctx: ClipContext, lang: Language, selection=None) -> dict:

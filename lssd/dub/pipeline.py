@@ -146,6 +146,8 @@ class Pipeline:
         # invalidates everything after it even when its settings did not change
         output_id = uuid.uuid4().hex[:16]
         record = {**record, "seconds": round(time.perf_counter() - t0, 3), "settings": settings, "output_id": output_id}
+        if selection is not None and selection.skipped:
+            record["passed_over"] = list(selection.skipped)
         ctx.workdir.mark_done(module.NAME, key, record, iso)
         records[stage_id] = {"key": key, **record}
         result.ran.append(stage_id)

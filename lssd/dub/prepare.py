@@ -28,7 +28,7 @@ def check_input(ctx: ClipContext) -> None:
 def run(ctx: ClipContext, lang=None, selection=None) -> dict:
     check_input(ctx)
     stream = ctx.info.audio[0]
-    mix = decode_audio(ctx.input_path, ctx.sr, stream=stream.index)
+    mix = decode_audio(ctx.input_path, ctx.sr, stream=stream.index, timeline=True)
     n = int(round(ctx.info.duration * ctx.sr))  # tracks span the container, whatever codec padding says
     mix = mix[:, :n] if mix.shape[1] >= n else np.pad(mix, ((0, 0), (0, n - mix.shape[1])))
     peak = float(np.max(np.abs(mix))) if mix.size else 0.0

@@ -156,6 +156,11 @@ def mux(ctx: ClipContext, tracks: list[Track], output: Path) -> None:
             raise LssdError(f"muxing {output.name} failed: {reason}{hint}")
 
 
+def ffmpeg_version() -> str:
+    proc = subprocess.run([require_tool("ffmpeg"), "-version"], capture_output=True, text=True)
+    return proc.stdout.splitlines()[0] if proc.stdout else "ffmpeg"
+
+
 def run(ctx: ClipContext, lang=None, selection=None) -> dict:
     tracks = build_tracks(ctx)
     output: Path = ctx.output
@@ -169,6 +174,7 @@ def run(ctx: ClipContext, lang=None, selection=None) -> dict:
             srt_paths[t.language] = dest.name
     return {
         "backend": "ffmpeg",
+        "provenance": {"tool": ffmpeg_version(), "audio_codec": AUDIO_CODECS[container_for(ctx)][0]},
         "label": "ffmpeg stream copy of the original video and audio; dubs as " + AUDIO_CODECS[container_for(ctx)][0],
         "output": str(output),
         "tracks": [
