@@ -33,6 +33,9 @@ from lssd.media import resample as _resample
 
 WORLD_RATE = 24_000
 FRAME_PERIOD_MS = 5.0
+ENVELOPE_F0_FLOOR = 71.0  # CheapTrick's lowest F0: sets a 1024-point FFT at 24 kHz (60 Hz would double all costs)
+REFERENCE_STRIDE = 4  # only the reference's long-term envelope is used: every 4th frame estimates it as well
+APERIODICITY_STRIDE = 2  # D4C is most of the cost; aperiodicity is smooth enough to estimate every 10 ms
 _PEAK_CEILING = 10 ** (-1 / 20)  # -1 dBFS
 _EPS = 1e-12
 
@@ -53,8 +56,12 @@ class VCSettings:
 @dataclass
 class _Analysis:
     f0: np.ndarray
-    sp: np.ndarray  # power spectral envelope (frames, bins)
-    voiced: np.ndarray
+    sp: np.ndarray  # power spectral envelope of every ``stride``-th frame (frames, bins)
+    stride: int = 1
+
+    @property
+    def voiced(self) -> np.ndarray:
+        return self.f0 > 0
 
 
 def estimate_f0(x: np.ndarray, sr: int, settings: VCSettings = VCSettings()) -> np.ndarray:
@@ -71,15 +78,13 @@ def estimate_f0(x: np.ndarray, sr: int, settings: VCSettings = VCSettings()) -> 
     return pw.stonemask(x, f0, t, sr)
 
 
-def _analyse(x: np.ndarray, sr: int, settings: VCSettings, envelope: bool) -> _Analysis:
+def _analyse(x: np.ndarray, sr: int, settings: VCSettings, stride: int = 1) -> _Analysis:
     import pyworld as pw
 
     f0 = estimate_f0(x, sr, settings)
-    sp = np.zeros((0, 0))
-    if envelope:
-        times = np.arange(f0.size) * FRAME_PERIOD_MS / 1000
-        sp = pw.cheaptrick(x, f0, times, sr, f0_floor=settings.f0_floor)
-    return _Analysis(f0=f0, sp=sp, voiced=f0 > 0)
+    times = np.arange(f0.size) * FRAME_PERIOD_MS / 1000
+    sp = pw.cheaptrick(x, f0[::stride].copy(), times[::stride].copy(), sr, f0_floor=ENVELOPE_F0_FLOOR)
+    return _Analysis(f0=f0, sp=sp, stride=stride)
 
 
 def _log_f0_stats(f0: np.ndarray) -> tuple[float, float]:
@@ -108,7 +113,7 @@ def warp_frequency(env: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def _long_term_db(a: _Analysis) -> np.ndarray:
-    return np.mean(10 * np.log10(a.sp[a.voiced] + _EPS), axis=0)
+    return np.mean(10 * np.log10(a.sp[a.voiced[::a.stride]] + _EPS), axis=0)
 
 
 def _detrend(y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -180,10 +185,10 @@ def convert_voice(speech: np.ndarray, reference: np.ndarray, sr: int, settings: 
         info["note"] = "speech is too short or silent to analyse; left unchanged"
         return x.astype(np.float32), info
     xw = resample(x, sr, rate)
-    src = _analyse(xw, rate, settings, envelope=True)
+    src = _analyse(xw, rate, settings)
     info["f0_source_hz"] = _median_f0(src.f0)
     refw = resample(ref, sr, rate) if ref.size >= rate * 0.05 else np.zeros(0)
-    ref_a = _analyse(refw, rate, settings, envelope=True) if refw.size and np.any(refw) else None
+    ref_a = _analyse(refw, rate, settings, REFERENCE_STRIDE) if refw.size and np.any(refw) else None
     if ref_a is not None:
         info["f0_reference_hz"] = _median_f0(ref_a.f0)
     if ref_a is None or ref_a.voiced.sum() < min_frames:
@@ -204,8 +209,7 @@ def _resynthesise(xw: np.ndarray, rate: int, src: _Analysis, ref: _Analysis, set
                   ) -> tuple[np.ndarray, dict]:
     import pyworld as pw
 
-    times = np.arange(src.f0.size) * FRAME_PERIOD_MS / 1000
-    ap = pw.d4c(xw, src.f0, times, rate, fft_size=2 * (src.sp.shape[1] - 1))
+    ap = _aperiodicity(xw, rate, src.f0, 2 * (src.sp.shape[1] - 1))
     f0, ratio = map_f0(src.f0, _log_f0_stats(src.f0), _log_f0_stats(ref.f0), settings.std_ratio_bounds)
     src_db, ref_db = _long_term_db(src), _long_term_db(ref)
     if src_db.size != ref_db.size:  # different FFT sizes cannot happen at one rate and floor; guard anyway
@@ -217,6 +221,21 @@ def _resynthesise(xw: np.ndarray, rate: int, src: _Analysis, ref: _Analysis, set
     y = pw.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), rate, FRAME_PERIOD_MS)
     y = _fit_length(y, xw.size)
     return y, {"f0_std_ratio": ratio, "warp": alpha, "tilt_db_per_octave": slope}
+
+
+def _aperiodicity(x: np.ndarray, rate: int, f0: np.ndarray, fft_size: int) -> np.ndarray:
+    """D4C on every ``APERIODICITY_STRIDE``-th frame, linearly interpolated to all frames."""
+    import pyworld as pw
+
+    frames = np.arange(f0.size)
+    coarse = np.unique(np.append(frames[::APERIODICITY_STRIDE], frames[-1]))
+    times = coarse * FRAME_PERIOD_MS / 1000
+    ap = pw.d4c(x, f0[coarse].copy(), times, rate, fft_size=fft_size)
+    left = np.searchsorted(coarse, frames, side="right") - 1
+    right = np.minimum(left + 1, coarse.size - 1)
+    span = np.maximum(coarse[right] - coarse[left], 1)
+    w = ((frames - coarse[left]) / span)[:, None]
+    return ap[left] * (1 - w) + ap[right] * w
 
 
 def _fit_length(y: np.ndarray, n: int) -> np.ndarray:

@@ -75,7 +75,7 @@ def test_silent_or_tiny_speech_is_returned(engine, dub):
 def test_warp_estimate_recovers_a_known_warp(dub):
     settings = world_vc.VCSettings()
     x = world_vc.resample(dub, SR, world_vc.WORLD_RATE)
-    analysis = world_vc._analyse(x, world_vc.WORLD_RATE, settings, envelope=True)
+    analysis = world_vc._analyse(x, world_vc.WORLD_RATE, settings)
     source = world_vc._long_term_db(analysis)
     for alpha in (0.88, 1.12):
         found = world_vc.estimate_warp(source, world_vc.warp_frequency(source, alpha), world_vc.WORLD_RATE, settings)
