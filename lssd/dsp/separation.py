@@ -41,6 +41,7 @@ from lssd.errors import BadInputError
 
 VAD_RATE = 16_000  # Silero VAD runs at 16 kHz ...
 VAD_WINDOW = 512  # ... on windows of 32 ms
+MAX_CHANNELS = 16
 _EPS = 1e-10
 
 
@@ -91,7 +92,7 @@ def as_channels(mix: np.ndarray) -> np.ndarray:
     x = np.asarray(mix, dtype=np.float32)
     if x.ndim == 1:
         x = x[None, :]
-    if x.ndim != 2 or x.shape[0] > x.shape[1]:
+    if x.ndim != 2 or x.shape[0] > MAX_CHANNELS:  # many "channels" = a (samples, channels) array
         raise BadInputError(f"audio must be (channels, samples), got shape {np.shape(mix)}")
     if not np.all(np.isfinite(x)):
         raise BadInputError("audio contains NaN or infinite samples")

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from lssd.errors import BadInputError
 from lssd.media import resample as _resample
 
 WORLD_RATE = 24_000
@@ -36,6 +37,7 @@ FRAME_PERIOD_MS = 5.0
 ENVELOPE_F0_FLOOR = 71.0  # CheapTrick's lowest F0: sets a 1024-point FFT at 24 kHz (60 Hz would double all costs)
 REFERENCE_STRIDE = 4  # only the reference's long-term envelope is used: every 4th frame estimates it as well
 APERIODICITY_STRIDE = 2  # D4C is most of the cost; aperiodicity is smooth enough to estimate every 10 ms
+MIN_SECONDS = 0.05  # shorter audio gives WORLD no frame to analyse
 _PEAK_CEILING = 10 ** (-1 / 20)  # -1 dBFS
 _EPS = 1e-12
 
@@ -150,6 +152,18 @@ def resample(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return np.asarray(_resample(np.asarray(x, dtype=np.float64), orig_sr, target_sr), dtype=np.float64)
 
 
+def _mono(x: np.ndarray) -> np.ndarray:
+    """(n,) or (channels, n) → float64 (n,); channels are averaged (a stereo vocals stem is one voice)."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 2:
+        a = a.mean(axis=0)
+    if a.ndim != 1:
+        raise BadInputError(f"speech must be (samples,) or (channels, samples), got shape {np.shape(x)}")
+    if not np.all(np.isfinite(a)):
+        raise BadInputError("speech contains NaN or infinite samples")
+    return a
+
+
 def _median_f0(f0: np.ndarray) -> float | None:
     voiced = f0[f0 > 0]
     return float(np.median(voiced)) if voiced.size else None
@@ -168,26 +182,27 @@ def _finish(y: np.ndarray, like: np.ndarray) -> tuple[np.ndarray, float]:
 
 def convert_voice(speech: np.ndarray, reference: np.ndarray, sr: int, settings: VCSettings = VCSettings()
                   ) -> tuple[np.ndarray, dict]:
-    """Mono ``speech`` re-voiced towards mono ``reference`` → (float32 audio of the same length, info).
+    """Mono ``speech`` re-voiced towards mono ``reference`` → (float32 (n,) audio of the same length, info).
+
+    (channels, n) input is averaged to mono first.
 
     ``info``: f0_source_hz / f0_reference_hz / f0_output_hz (voiced medians; the output's is measured on
     the result), f0_std_ratio, warp (α), tilt_db_per_octave, gain_db, working_rate, f0_method, note
     (None, or why the speech was left unchanged).
     """
-    x = np.asarray(speech, dtype=np.float64).reshape(-1)
-    ref = np.asarray(reference, dtype=np.float64).reshape(-1)
+    x, ref = _mono(speech), _mono(reference)
     rate = min(int(sr), WORLD_RATE)
     info: dict = {"f0_method": settings.f0_method, "working_rate": rate, "f0_source_hz": None,
                   "f0_reference_hz": None, "f0_output_hz": None, "f0_std_ratio": None, "warp": None,
                   "tilt_db_per_octave": None, "gain_db": 0.0, "note": None}
     min_frames = int(settings.min_voiced_s * 1000 / FRAME_PERIOD_MS)
-    if x.size < rate * 0.05 or not np.any(x):
+    if x.size < MIN_SECONDS * sr or not np.any(x):
         info["note"] = "speech is too short or silent to analyse; left unchanged"
         return x.astype(np.float32), info
     xw = resample(x, sr, rate)
     src = _analyse(xw, rate, settings)
     info["f0_source_hz"] = _median_f0(src.f0)
-    refw = resample(ref, sr, rate) if ref.size >= rate * 0.05 else np.zeros(0)
+    refw = resample(ref, sr, rate) if ref.size >= MIN_SECONDS * sr else np.zeros(0)
     ref_a = _analyse(refw, rate, settings, REFERENCE_STRIDE) if refw.size and np.any(refw) else None
     if ref_a is not None:
         info["f0_reference_hz"] = _median_f0(ref_a.f0)

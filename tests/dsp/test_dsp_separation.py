@@ -108,7 +108,15 @@ def test_real_speech_over_music(vad_model, jfk, record_property):
     assert after - before >= 5.0
 
 
-@pytest.mark.parametrize("bad", [np.zeros((2, 2, 100), np.float32), np.full((1, 1000), np.nan, np.float32)])
+@pytest.mark.parametrize("n", [0, 1, 1000])
+def test_tiny_input_survives(engine, n):
+    x = np.random.default_rng(0).standard_normal((2, n)).astype(np.float32)
+    vocals, background = engine.separate(x, SR)
+    assert vocals.shape == background.shape == x.shape and np.array_equal(vocals + background, x)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 2, 100), np.float32), np.full((1, 1000), np.nan, np.float32),
+                                 np.zeros((48_000, 2), np.float32)])
 def test_bad_audio_is_a_user_error(engine, bad):
     with pytest.raises(BadInputError):
         engine.separate(bad, SR)

@@ -9,6 +9,7 @@ from lssd.backends import registry
 from lssd.backends.world_vc import NoVoiceConversion, WorldVoiceConverter
 from lssd.dsp import testsignals, world_vc
 from lssd.dsp.metrics import median_f0, peak_db
+from lssd.errors import BadInputError
 
 from .conftest import SR, need_espeak
 
@@ -70,6 +71,13 @@ def test_silent_or_tiny_speech_is_returned(engine, dub):
     for speech in (np.zeros(SR, np.float32), np.zeros(10, np.float32), np.zeros(0, np.float32)):
         out, info = engine.convert_with_info(speech, dub, SR)
         assert out.shape == speech.shape and info["note"]
+
+
+def test_stereo_is_mixed_down_and_bad_input_refused(dub, engine):
+    out = engine.convert(np.stack([dub, dub]), dub[None, :], SR)
+    assert out.shape == dub.shape
+    with pytest.raises(BadInputError):
+        engine.convert(np.full(SR, np.nan, np.float32), dub, SR)
 
 
 def test_warp_estimate_recovers_a_known_warp(dub):
