@@ -171,5 +171,6 @@ register(
         priority=50,
         load=lambda cfg: ApertiumTranslator(),
         check=_check,
+        needs_text=True,
     )
 )

@@ -37,6 +37,7 @@ class Backend:
     model: Callable[[DubConfig], str | None] | None = None  # catalog model whose weights it needs
     check: Callable[[DubConfig, Language | None], str | None] | None = None  # why unusable, or None
     cache_key: Callable[[DubConfig], tuple] | None = None  # settings that make a different engine
+    needs_text: bool = False  # translates transcript text, so it cannot serve a text-less (VAD-only) transcript
 
     def model_name(self, cfg: DubConfig) -> str | None:
         return self.model(cfg) if self.model else None
@@ -88,18 +89,24 @@ def _missing_weights(backend: Backend, cfg: DubConfig) -> MissingWeightsError | 
     return None
 
 
-def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None) -> Selection:
-    """Pick the backend for ``stage`` (and target language, for per-language stages)."""
+def validate(stage: str, choice: str) -> None:
+    """Reject a misspelt backend name before any work starts, even for a stage that may not run."""
+    if choice != "auto" and choice not in names(stage):
+        option = STAGE_OPTIONS.get(stage, stage)
+        raise BadInputError(f"unknown --{option} {choice!r}; choose from: auto, {', '.join(names(stage))}")
+
+
+def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None, has_text: bool = True) -> Selection:
+    """Pick the backend for ``stage`` (and target language, for per-language stages). ``has_text`` is
+    False when the transcript located speech without transcribing it."""
     available = {b.name: b for b in backends(stage)}
     if choice != "auto":
-        backend = available.get(choice)
-        if backend is None:
-            option = STAGE_OPTIONS.get(stage, stage)
-            raise BadInputError(f"unknown --{option} {choice!r}; choose from: auto, {', '.join(available)}")
+        validate(stage, choice)
+        backend = available[choice]
         missing = _missing_weights(backend, cfg)
         if missing is not None:
             raise missing
-        reason = backend.check(cfg, lang) if backend.check else None
+        reason = _unusable(backend, cfg, lang, has_text)
         if reason:
             raise BadInputError(f"{stage}: backend '{choice}' cannot be used: {reason}")
         _refuse_fallback(backend, cfg, lang)
@@ -112,7 +119,7 @@ def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None
             missing_models.append(model)
             skipped.append(f"'{backend.name}': model '{model}' is not in the model store")
             continue
-        reason = backend.check(cfg, lang) if backend.check else None
+        reason = _unusable(backend, cfg, lang, has_text)
         if reason:
             skipped.append(f"'{backend.name}': {reason}")
             continue
@@ -125,6 +132,12 @@ def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None
         return Selection(backend, (*notices, *_licence_notices(backend, cfg)), tuple(skipped))
     where = f" for {lang.name}" if lang else ""
     raise BadInputError(f"{stage}: no usable backend{where} ({'; '.join(skipped) or 'none registered'})")
+
+
+def _unusable(backend: Backend, cfg: DubConfig, lang: Language | None, has_text: bool) -> str | None:
+    if backend.needs_text and not has_text:
+        return "the transcript has no text (the speech was located, not transcribed)"
+    return backend.check(cfg, lang) if backend.check else None
 
 
 def _licence_notices(backend: Backend, cfg: DubConfig) -> tuple[str, ...]:

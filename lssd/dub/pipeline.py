@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 from lssd import __version__
+from lssd.backends import registry
 from lssd.dub import (
     align,
     match_loudness,
@@ -84,6 +85,8 @@ class Pipeline:
         """Dub one clip. ``until`` stops after that stage; ``force`` recomputes the named stages
         (``{"all"}`` recomputes everything)."""
         input_path = Path(input_path)
+        for stage, option in registry.STAGE_OPTIONS.items():
+            registry.validate(stage, getattr(self.cfg, option))
         info = probe(input_path)
         if until is not None and until not in STAGES:
             raise BadInputError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
@@ -106,6 +109,8 @@ class Pipeline:
             upstream = [keys["transcribe"]]
             for module in LANGUAGE_STAGES:
                 upstream.append(self._step(ctx, module, lang, list(upstream), force, result, records))
+                if module.NAME == until:
+                    break
             chained[lang.iso3] = upstream[-1]
         if until is not None and until != "remux":
             return self._finish(ctx, result, records, final=False)

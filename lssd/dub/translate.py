@@ -27,7 +27,8 @@ def settings(cfg, lang: Language) -> dict:
 def choose(ctx: ClipContext, lang: Language) -> registry.Selection:
     # backends decide by the source language, known only now that the transcript exists
     cfg = replace(ctx.cfg, source_language=ctx.source_language)
-    return registry.select(NAME, ctx.cfg.translator, cfg, lang)
+    has_text = any(s.text.strip() for s in ctx.dubbed_segments())
+    return registry.select(NAME, ctx.cfg.translator, cfg, lang, has_text=has_text)
 
 
 def run(ctx: ClipContext, lang: Language, selection: registry.Selection) -> dict:

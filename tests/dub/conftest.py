@@ -42,3 +42,10 @@ def jfk_video(shared_media, tmp_path_factory) -> Path:
 def copy_clip(clip: SampleClip, dest_dir: Path) -> Path:
     dest_dir.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copy(clip.path, dest_dir / clip.path.name))
+
+
+@pytest.fixture(scope="session")
+def short_clip(tmp_path_factory) -> SampleClip:
+    """One sentence over music: the cheapest clip that exercises every stage."""
+    lines = ((0.6, "The boats come back before the evening storm."),)
+    return make_sample_clip(tmp_path_factory.mktemp("short") / "boats.mp4", duration=5.0, lines=lines)
