@@ -10,12 +10,13 @@ Method:
    nothing is touched: background = mixture and vocals = 0 exactly — the best estimate where nobody
    speaks.
 2. **What the background sounds like under the speech.** For each STFT frame inside a span, the
-   background magnitude is predicted from *nearby non-speech frames* (within ±``context_s``): the
-   ``n_refs`` frames whose mel-band log spectra best explain the frame, where reference energy the
+   background magnitude is predicted from *nearby non-speech frames* (the ``context_s`` worth of them
+   nearest in time, either side, at most ``max_reach_s`` away): the ``n_refs`` frames whose mel-band log
+   spectra best explain the frame, where reference energy the
    mixture lacks is penalised ten times more than mixture energy the reference lacks (that excess is the
    speech). Their per-bin median is the estimate. This is REPET-SIM-style repetition: a repeating
    chord, loop or steady noise is matched to the part actually playing, not averaged over the song.
-   Frames with too few references nearby (long monologues, an all-speech input) use a
+   Frames with no references in reach (a monologue over 2 × ``max_reach_s``, an all-speech input) use a
    minimum-statistics noise floor instead (Martin 2001: smoothed power, minimum over ``floor_window_s``,
    bias-compensated).
 3. **Masking.** A Wiener gain from the estimated speech power (mixture minus ``over_subtraction`` ×
