@@ -78,9 +78,7 @@ def _missing_weights(backend: Backend, cfg: DubConfig) -> MissingWeightsError | 
         return None
     from lssd.store import get_store
 
-    store = get_store()
-    if store.is_present(model):
-        return None
+    store = get_store()  # require, not is_present: a model is only usable with the models it requires
     fallback = next((b.name for b in backends(backend.stage) if b.model is None and b.priority < backend.priority), None)
     try:
         store.require(model, stage=backend.stage, fallback=fallback)

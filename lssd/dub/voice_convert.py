@@ -28,7 +28,7 @@ def run(ctx: ClipContext, lang: Language, selection: registry.Selection) -> dict
     details = {}
     for p in ctx.alignment(lang)["placements"]:
         speech = ctx.segment_audio("align", lang, p["id"])
-        reference = ctx.original_speech(p["span_start"], p["span_end"])
+        reference = _reference(ctx, p, getattr(engine, "min_reference_s", 0.0))
         converted = np.asarray(engine.convert(speech, reference, ctx.sr), dtype=np.float32)
         if converted.shape[-1] != speech.shape[-1]:  # placement bookkeeping relies on unchanged length
             converted = converted[: speech.shape[-1]] if converted.shape[-1] > speech.shape[-1] else np.pad(
@@ -39,3 +39,18 @@ def run(ctx: ClipContext, lang: Language, selection: registry.Selection) -> dict
             details[p["id"]] = info
     write_json(out_dir / "conversion.json", {"segments": {str(k): v for k, v in details.items()}})
     return {"backend": selection.backend.name, "label": selection.backend.label, "provenance": engine.provenance()}
+
+
+def _reference(ctx: ClipContext, placement: dict, min_s: float) -> np.ndarray:
+    """The original speech of the placement's span. An engine that needs more of the speaker
+    (``min_reference_s``: kNN-VC can only borrow frames it is shown) also gets the speech of the nearest
+    other segments, closest first, until there is that much; without diarisation they may be another voice."""
+    start, end = placement["span_start"], placement["span_end"]
+    pieces = [ctx.original_speech(start, end)]
+    others = sorted((s for s in ctx.transcript.segments if s.end <= start or s.start >= end),
+                    key=lambda s: min(abs(s.end - start), abs(s.start - end)))
+    for seg in others:
+        if sum(p.size for p in pieces) >= min_s * ctx.sr:
+            break
+        pieces.append(ctx.original_speech(seg.start, seg.end))
+    return np.concatenate(pieces)
