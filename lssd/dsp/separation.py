@@ -30,6 +30,8 @@ Method:
 
 from __future__ import annotations
 
+from functools import cache
+
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from math import gcd
@@ -71,8 +73,9 @@ class SeparatorSettings:
         return n_fft, n_fft // 4
 
 
+@cache
 def load_vad() -> Any:
-    """Silero VAD (TorchScript, from inside the silero-vad wheel; works offline).
+    """Silero VAD (TorchScript, from inside the silero-vad wheel; works offline), loaded once per process.
 
     Importing silero_vad sets torch's thread count to 1 for the whole process; it is restored so later
     stages (Demucs, Whisper) keep their threads.
