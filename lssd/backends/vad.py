@@ -42,11 +42,12 @@ def _model():
 def speech_spans(audio16k: np.ndarray, min_silence: float = 0.1, max_speech: float = float("inf")) -> list[Span]:
     """Speech intervals (seconds) of mono 16 kHz audio; gaps shorter than ``min_silence`` are bridged."""
     import torch
-    from silero_vad import get_speech_timestamps
 
     if audio16k.size < VAD_SR // 10:
         return []
-    model, threads = _model(), torch.get_num_threads()
+    model, threads = _model(), torch.get_num_threads()  # load first: importing silero_vad pins 1 thread
+    from silero_vad import get_speech_timestamps
+
     torch.set_num_threads(1)  # 32 ms windows: extra threads only wait (≈20x slower on a busy machine)
     try:
         stamps = get_speech_timestamps(
