@@ -2,11 +2,15 @@
 
 Video: resample to 25 fps, 16 frames uniformly over the window, shorter side random in [256, 320],
 random 224x224 crop, then normalised with the Kinetics mean/std (0.45, 0.225) that pytorchvideo's
-X3D/MViT recipes use. Audio: log-mel (n_fft 1024, hop 501, 96 mels) in dB (power, amin 1e-10,
-reference 1, no top_db: torchaudio's ``AmplitudeToDB`` defaults), one time and one frequency mask of up
-to 50 % of its axis, two channels (mono duplicated to pseudo-stereo, App. B.3.1). Spectrograms are
-not normalised further; masked cells take the spectrogram's mean unless ``mask_value`` is set, so a
-mask reads as "no information" rather than as silence or a loud band.
+X3D/MViT recipes use. Audio: log-mel (n_fft 1024, hop 501, 96 mels; torchaudio ``MelSpectrogram``
+defaults otherwise: HTK mel scale, no filter normalisation, power 2, centred reflect-padded STFT)
+in dB (amin 1e-10, reference 1, no top_db: ``AmplitudeToDB`` defaults), one time and one frequency
+mask of up to 50 % of its axis, two channels (mono duplicated to pseudo-stereo, App. B.3.1).
+Spectrograms are not normalised further; masked cells take the spectrogram's mean unless
+``mask_value`` is set, so a mask reads as "no information" rather than as silence or a loud band.
+
+Everything here is numpy (single-threaded) until the final tensor, so decoding an item never wakes
+torch's intra-op thread pool in the training process.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from lssd.errors import BadInputError
 
@@ -115,32 +120,45 @@ def _normalise_lut(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarra
 # -------------------------------------------------------------------------------------------- audio
 
 @lru_cache(maxsize=8)
-def mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
-    """(n_mels, n_fft // 2 + 1) Slaney-normalised mel filterbank (librosa's default)."""
+def mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> sparse.csr_matrix:
+    """(n_mels, n_fft // 2 + 1) HTK-scale, unnormalised triangles: torchaudio's MelSpectrogram
+    defaults. Sparse, because each band touches a few FFT bins."""
     import librosa
 
-    return torch.from_numpy(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels))
+    bank = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, htk=True, norm=None)
+    return sparse.csr_matrix(bank.astype(np.float32))
 
 
-def log_mel(audio: np.ndarray, cfg: AudioConfig) -> torch.Tensor:
-    """(C, N) float waveform -> (C, n_mels, frames) power mel spectrogram in dB."""
-    wave = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-    window = torch.hann_window(cfg.n_fft)
-    spec = torch.stft(wave, cfg.n_fft, cfg.hop_length, window=window, center=True,
-                      pad_mode="reflect", return_complex=True).abs().pow_(2)
-    mel = mel_filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels) @ spec
-    return mel.clamp_(min=1e-10).log10_().mul_(10.0)
+def log_mel(audio: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """(C, N) float waveform -> (C, n_mels, frames) float32 power mel spectrogram in dB.
+
+    Centred STFT with reflect padding and a periodic Hann window, as torch.stft/torchaudio. Written
+    with numpy's single-threaded FFT and a sparse filterbank so a loader item starts no thread pool:
+    in the training process (``num_workers=0``) intra-op threads only add contention.
+    """
+    half = cfg.n_fft // 2
+    wave = np.pad(np.asarray(audio, dtype=np.float32), ((0, 0), (half, half)), mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(wave, cfg.n_fft, axis=-1)[:, ::cfg.hop_length]
+    power = np.abs(np.fft.rfft(frames * _hann(cfg.n_fft), axis=-1)) ** 2  # (C, frames, bins)
+    bank = mel_filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels)
+    mel = np.stack([bank @ channel.T for channel in power]).astype(np.float32)
+    return 10.0 * np.log10(np.maximum(mel, 1e-10))
 
 
-def mask_spectrogram(spec: torch.Tensor, rng: np.random.Generator, cfg: AudioConfig
-                     ) -> tuple[torch.Tensor, tuple[int, int], tuple[int, int]]:
+@lru_cache(maxsize=4)
+def _hann(n: int) -> np.ndarray:
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)
+
+
+def mask_spectrogram(spec: np.ndarray, rng: np.random.Generator, cfg: AudioConfig
+                     ) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
     """One frequency and one time mask, widths uniform in [0, max fraction x axis], same across
     channels. Returns the spectrogram and the (start, width) of the frequency and time masks."""
     n_mels, n_frames = spec.shape[-2:]
     value = float(spec.mean()) if cfg.mask_value is None else cfg.mask_value
     f_mask = _span(rng, n_mels, cfg.max_freq_mask)
     t_mask = _span(rng, n_frames, cfg.max_time_mask)
-    spec = spec.clone()
+    spec = spec.copy()
     spec[..., f_mask[0]:f_mask[0] + f_mask[1], :] = value
     spec[..., t_mask[0]:t_mask[0] + t_mask[1]] = value
     return spec, f_mask, t_mask
@@ -153,7 +171,7 @@ def _span(rng: np.random.Generator, size: int, max_fraction: float) -> tuple[int
 
 def audio_features(wave: np.ndarray, rng: np.random.Generator, cfg: AudioConfig,
                    train: bool) -> torch.Tensor:
-    """(C, N) waveform -> (cfg.channels, n_mels, frames): log-mel, masked when training.
+    """(C, N) waveform -> (cfg.channels, n_mels, frames) float32: log-mel, masked when training.
 
     Mono is duplicated to pseudo-stereo after masking (App. B.3.1); stereo is averaged for a mono model.
     """
@@ -163,5 +181,5 @@ def audio_features(wave: np.ndarray, rng: np.random.Generator, cfg: AudioConfig,
     if train:
         spec = mask_spectrogram(spec, rng, cfg)[0]
     if spec.shape[0] != cfg.channels:
-        spec = spec.expand(cfg.channels, *spec.shape[1:]).contiguous()
-    return spec
+        spec = np.repeat(spec, cfg.channels, axis=0)
+    return torch.from_numpy(np.ascontiguousarray(spec))

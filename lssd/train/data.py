@@ -4,9 +4,10 @@ For one shot: two random 3 s windows (temporal jitter), the primary and the seco
 gets its own video augmentation; a_p is decoded from the primary language's audio stream and a_s from
 the secondary's (a dub when the policy and the title allow, see :mod:`lssd.train.sampler`).
 
-Decoding seeks to the window and decodes only up to its end. Containers are opened lazily in the
-process that reads them (each DataLoader worker has its own) and kept in a small LRU cache; the
-dataset holds no other state, so an item is a pure function of its :class:`SampleKey`.
+Decoding seeks to the window and decodes only up to its end, single-threaded (workers are the
+parallelism; see :class:`MediaReader`). Containers are opened lazily in the process that reads them
+(each DataLoader worker has its own) and kept in a small LRU cache; the dataset holds no other
+state, so an item is a pure function of its :class:`SampleKey`.
 
 Batch keys: ``v_p``, ``v_s`` (B, 3, T, H, W) float32; ``a_p``, ``a_s`` (B, C, n_mels, frames) float32;
 ``title`` list[str] (title id), ``title_idx`` (B,) int64, ``shot`` (B,) int64 (index ``shot_id``),
@@ -52,6 +53,11 @@ class MediaReader:
         except (av.error.FFmpegError, OSError) as err:
             raise BadInputError(f"cannot open {path} ({err})") from None
         self.path = str(path)
+        for stream in self.container.streams:
+            # No decoder thread pools: loader workers are the parallelism, and a pool inherited by a
+            # forked worker deadlocks when the worker frees the codec (libavcodec waits on threads
+            # that do not exist in the child).
+            stream.thread_count = 1
         self.video = self.container.streams.video[video_stream]
         self.origin = float(self.video.start_time * self.video.time_base) if self.video.start_time else 0.0
 
