@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 # SeamlessM4T v2 ------------------------------------------------------------------------------------------
 
@@ -198,3 +199,90 @@ def write_catalog_entry(catalog: Path, name: str, folder: Path, *, stage: str, l
     path = catalog / f"{name}.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+# Demucs ---------------------------------------------------------------------------------------------------
+
+DEMUCS_SOURCES = ["drums", "bass", "other", "vocals"]
+DEMUCS_SEGMENT = 2.0  # seconds per model segment (the real ones use 7.8-44 s): every chunk is padded to it
+
+
+def _demucs_model(bagged: bool):
+    """A tiny HTDemucs (the htdemucs architecture, ~0.3 M parameters) or HDemucs (the mdx bags', ~60 k)."""
+    from demucs.hdemucs import HDemucs
+    from demucs.htdemucs import HTDemucs
+
+    if bagged:
+        return HDemucs(DEMUCS_SOURCES, channels=4, depth=4, nfft=1024, segment=DEMUCS_SEGMENT)
+    return HTDemucs(DEMUCS_SOURCES, channels=8, depth=4, nfft=1024, t_layers=1, t_heads=2, segment=DEMUCS_SEGMENT)
+
+
+def build_demucs(folder: Path, name: str, models: int = 1, seed: int = 0) -> Path:
+    """``<name>.yaml`` listing ``models`` signatures and one ``<sig>-<sha256[:8]>.th`` package per model: the
+    layout of demucs' remote folder, which ``demucs.pretrained.get_model(name, repo=folder)`` reads. One model
+    is a tiny HTDemucs (like htdemucs), several a bag of tiny HDemucs (like mdx_extra)."""
+    import torch
+    from demucs.states import save_with_checksum
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    signatures = []
+    for i in range(models):
+        torch.manual_seed(seed + i)
+        model = _demucs_model(bagged=models > 1)
+        args, kwargs = model._init_args_kwargs
+        package = {"klass": type(model), "args": args, "kwargs": kwargs, "state": model.state_dict()}
+        signature = hashlib.sha256(f"{name}/{seed}/{i}".encode()).hexdigest()[:8]
+        save_with_checksum(package, folder / f"{signature}.th")
+        signatures.append(signature)
+    bag = f"models: {json.dumps(signatures)}\n" + (f"segment: {DEMUCS_SEGMENT:g}\n" if models > 1 else "")
+    (folder / f"{name}.yaml").write_text(bag, encoding="utf-8")
+    return folder
+
+
+# openai-whisper -------------------------------------------------------------------------------------------
+
+
+def build_whisper(folder: Path, filename: str, seed: int = 0) -> Path:
+    """``<folder>/<filename>``: a checkpoint as ``whisper.load_model(path)`` reads it, ``{"dims", "model_state_dict"}``
+    in float16 like OpenAI's. Multilingual vocabulary (51865 tokens), so the real tokenizer, language detection
+    and word timestamps all run; one layer, width 64, and a 16-token text context, so decoding takes 8 steps."""
+    import torch
+    from whisper.model import ModelDimensions, Whisper
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
+                           n_vocab=51865, n_text_ctx=16, n_text_state=64, n_text_head=2, n_text_layer=1)
+    torch.manual_seed(seed)
+    model = Whisper(dims)
+    torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)  # torch.empty otherwise: not reproducible
+    state = {k: v.half() for k, v in model.state_dict().items()}
+    path = folder / filename
+    torch.save({"dims": dims.__dict__, "model_state_dict": state}, path)
+    return path
+
+
+# Installing -----------------------------------------------------------------------------------------------
+
+
+def install(catalog: Path, model_dir: Path, name: str, folder: Path, *, stage: str, library: str,
+            **entry: Any) -> Path:
+    """Describe ``folder`` as catalog entry ``name`` (replacing a real entry of that name; ``entry`` goes to
+    :func:`write_catalog_entry`) and import it into the store at ``model_dir`` the way ``lssd models import``
+    does; returns the installed folder."""
+    from lssd.store import get_store
+
+    write_catalog_entry(catalog, name, folder, stage=stage, library=library, **entry)
+    store = get_store(catalog_dir=Path(catalog), model_dir=Path(model_dir), echo=lambda msg: None)
+    return store.import_(name, folder).path
+
+
+def copy_catalog(dest: Path) -> Path:
+    """lssd's own catalog copied to ``dest``, so a test can replace real entries with tiny ones of the same name
+    (and point ``LSSD_CATALOG_DIR`` there) while every other model keeps its real entry."""
+    import shutil
+
+    from lssd import paths
+
+    return Path(shutil.copytree(paths.data_dir("models"), dest))
