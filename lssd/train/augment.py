@@ -36,7 +36,11 @@ class VideoConfig:
     std: tuple[float, float, float] = (0.225, 0.225, 0.225)
 
     def __post_init__(self) -> None:
+        for name in ("short_side", "mean", "std"):  # lists from YAML recipes -> hashable tuples
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         lo, hi = self.short_side
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise BadInputError(f"video mean and std need 3 values (RGB), got {self.mean}, {self.std}")
         if self.num_frames < 1 or self.fps <= 0:
             raise BadInputError(f"video needs num_frames >= 1 and fps > 0, got {self}")
         if not self.crop <= lo <= hi:

@@ -57,6 +57,15 @@ def test_item_shapes_dtypes_and_ranges(dataset):
     assert isinstance(item["shot"], int) and isinstance(item["title_idx"], int)
 
 
+def test_configs_from_recipe_data_and_bad_values():
+    cfg = VideoConfig(**{"crop": 64, "short_side": [72, 96], "mean": [0.5, 0.5, 0.5], "std": [0.25] * 3})
+    assert cfg.short_side == (72, 96) and hash(cfg)  # YAML lists become tuples
+    with pytest.raises(BadInputError, match="short_side"):
+        VideoConfig(crop=224, short_side=(128, 160))
+    with pytest.raises(BadInputError, match="channels"):
+        AudioConfig(channels=3)
+
+
 def test_paper_settings_shapes(index):
     item = QuadrupletDataset(index)[0]
     assert item["v_p"].shape == (3, 16, 224, 224) and item["a_p"].shape == (2, 96, 288)
