@@ -37,7 +37,8 @@ class Backend:
     model: Callable[[DubConfig], str | None] | None = None  # catalog model whose weights it needs
     check: Callable[[DubConfig, Language | None], str | None] | None = None  # why unusable, or None
     cache_key: Callable[[DubConfig], tuple] | None = None  # settings that make a different engine
-    needs_text: bool = False  # translates transcript text, so it cannot serve a text-less (VAD-only) transcript
+    # translates transcript text, so it cannot serve a text-less (VAD-only) transcript; may depend on settings
+    needs_text: bool | Callable[[DubConfig], bool] = False
 
     def model_name(self, cfg: DubConfig) -> str | None:
         return self.model(cfg) if self.model else None
@@ -133,7 +134,8 @@ def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None
 
 
 def _unusable(backend: Backend, cfg: DubConfig, lang: Language | None, has_text: bool) -> str | None:
-    if backend.needs_text and not has_text:
+    needs_text = backend.needs_text(cfg) if callable(backend.needs_text) else backend.needs_text
+    if needs_text and not has_text:
         return "the transcript has no text (the speech was located, not transcribed)"
     return backend.check(cfg, lang) if backend.check else None
 

@@ -256,6 +256,7 @@ register(
         model=lambda cfg: cfg.seamless_model,
         check=_check_translate,
         cache_key=lambda cfg: (cfg.seamless_mode, cfg.device),
+        needs_text=lambda cfg: cfg.seamless_mode == "t2st",  # S2ST translates the speech itself
     )
 )
 register(
