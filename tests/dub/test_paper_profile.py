@@ -102,3 +102,23 @@ def test_cli_strict_paper_profile_without_weights_exits_with_one_line(empty_stor
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: --profile paper --strict")
     assert "Traceback" not in err
+
+
+def test_cli_paper_profile_runs_the_models_it_found(tiny_paper_store, tmp_path, capsys):
+    """End to end: the tiny paper models separate and transcribe; the rest deviates, and says so."""
+    import json
+
+    from lssd.cli import main
+    from lssd.samples import make_sample_clip
+
+    clip = make_sample_clip(tmp_path / "clip.mp4", duration=4.0, lines=((0.5, "Welcome to the harbour."),))
+    out = tmp_path / "out"
+    code = main(["dub", str(clip.path), "--langs", "es", "--profile", "paper", "--source-lang", "en", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "paper profile deviation: translate:" in err and "LVC-VC" in err
+    stages = json.loads((out / "clip.dub.lssd.json").read_text())["stages"]
+    assert stages["separate"]["backend"] == "demucs" and stages["separate"]["provenance"]["model"] == "mdx_extra"
+    assert len(stages["separate"]["provenance"]["files"]) == 3  # the bag's yaml and its two checkpoints
+    assert stages["transcribe"]["backend"] == "whisper"
+    assert stages["transcribe"]["provenance"]["model"] == "whisper-large-v3"
