@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from lssd.errors import BadInputError
+
 
 def torch_device(choice: str) -> str:
     """``auto`` → cuda when a GPU is visible, else cpu; ``cpu``/``cuda`` as given."""
@@ -16,6 +18,8 @@ def torch_device(choice: str) -> str:
 
     if choice == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice.startswith("cuda") and not torch.cuda.is_available():
+        raise BadInputError(f"--device {choice}: torch sees no CUDA GPU here; use --device cpu or auto")
     return choice
 
 

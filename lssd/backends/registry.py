@@ -80,7 +80,8 @@ def _missing_weights(backend: Backend, cfg: DubConfig) -> MissingWeightsError | 
     from lssd.store import get_store
 
     store = get_store()  # require, not is_present: a model is only usable with the models it requires
-    fallback = next((b.name for b in backends(backend.stage) if b.model is None and b.priority < backend.priority), None)
+    fallback = next((b.name for b in backends(backend.stage) if b.priority < backend.priority
+                     and (b.model_name(cfg) is None or store.is_present(b.model_name(cfg)))), None)
     try:
         store.require(model, stage=backend.stage, fallback=fallback)
     except MissingWeightsError as exc:

@@ -148,6 +148,8 @@ def _command(stage: str | None):
         vc_model: str = typer.Option("knn-vc", help="Neural voice-conversion catalog model."),
         device: str = typer.Option("auto", help="auto, cpu or cuda."),
     ) -> None:
+        if device not in ("auto", "cpu") and not device.startswith("cuda"):
+            raise BadInputError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
         if not 0 < min_ratio <= 1 <= max_ratio:
             raise BadInputError(f"need 0 < --min-ratio ≤ 1 ≤ --max-ratio, got {min_ratio} and {max_ratio}")
         cfg_kwargs = dict(

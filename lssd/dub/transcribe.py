@@ -8,6 +8,7 @@ from lssd.backends import registry
 from lssd.dub.context import ClipContext
 from lssd.dub.segments import Segment, Transcript
 from lssd.dub.workdir import fingerprint
+from lssd.errors import BadInputError
 
 NAME = "transcribe"
 PER_LANGUAGE = False
@@ -40,7 +41,6 @@ def _with_embedded_subtitles(ctx: ClipContext):
 
 
 def _iso3(code: str | None) -> str | None:
-    from lssd.errors import BadInputError
     from lssd.languages import get_language
 
     try:
@@ -70,6 +70,11 @@ def tidy(segments: list[Segment], duration: float) -> list[Segment]:
 def run(ctx: ClipContext, lang=None, selection: registry.Selection | None = None) -> dict:
     engine = registry.engine(selection.backend, ctx.cfg)
     transcript = engine.transcribe(ctx.vocals, ctx.sr, ctx.cfg.source_language)
+    if transcript.segments and _iso3(transcript.language) is None and transcript.language != "und":
+        raise BadInputError(
+            f"{selection.backend.name} heard the speech as language {transcript.language!r}, which lssd cannot "
+            f"dub from; if that is wrong, say which it is with --source-lang"
+        )
     transcript = Transcript(
         language=transcript.language,
         segments=tidy(transcript.segments, ctx.duration),
