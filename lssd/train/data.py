@@ -59,6 +59,10 @@ class MediaReader:
             # that do not exist in the child).
             stream.thread_count = 1
         self.video = self.container.streams.video[video_stream]
+        # One reformatter reused for every frame: a fresh one per frame (what to_ndarray(width=...)
+        # does) rebuilds the scaler each time and, from PyAV 17, starts a thread pool each time.
+        self._scaler = av.video.reformatter.VideoReformatter()
+        self._scale_kw = {"threads": 1} if int(av.__version__.split(".")[0]) >= 17 else {}
         self.origin = float(self.video.start_time * self.video.time_base) if self.video.start_time else 0.0
 
     def close(self) -> None:
@@ -79,7 +83,7 @@ class MediaReader:
             while len(out) < len(targets) and frame.time > targets[len(out)] + _EPS:
                 src = prev if prev is not None else frame
                 if src is not last_src:
-                    last_src, last_arr = src, _rgb(src, height, width)
+                    last_src, last_arr = src, self._rgb(src, height, width)
                 out.append(last_arr)
             if len(out) == len(targets):
                 break
@@ -88,7 +92,7 @@ class MediaReader:
             raise BadInputError(f"no video frame decodable at {targets[0]:.2f} s in {self.path}")
         if len(out) < len(targets):  # the stream ended: hold the last frame
             if prev is not last_src:
-                last_arr = _rgb(prev, height, width)
+                last_arr = self._rgb(prev, height, width)
             out.extend([last_arr] * (len(targets) - len(out)))
         return out
 
@@ -124,15 +128,15 @@ class MediaReader:
             data = np.ascontiguousarray(soxr.resample(data.T, native, sample_rate).T)
         return _fit(data, 0, int(round(duration * sample_rate)))
 
+    def _rgb(self, frame: Any, height: int, width: int) -> np.ndarray:
+        """Scale and convert in one swscale pass; AREA is fast and does not alias when downscaling."""
+        return self._scaler.reformat(frame, width, height, "rgb24", interpolation="AREA",
+                                     **self._scale_kw).to_ndarray()
+
     def _seek(self, stream: Any, t: float) -> None:
         """Seek so decoding starts at the last keyframe at or before ``t``."""
         floor = stream.start_time or 0
         self.container.seek(max(floor, int(t / stream.time_base)), stream=stream, backward=True)
-
-
-def _rgb(frame: Any, height: int, width: int) -> np.ndarray:
-    """Scale and convert in one swscale pass; AREA is fast and does not alias when downscaling."""
-    return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
 
 
 def _planar_float(frame: Any) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import librosa
@@ -93,6 +94,17 @@ def test_frames_switch_exactly_at_a_cut(toy_dataset):
     a, b, c, d = (f.astype(float) for f in reader.frames(times, (90, 160)))
     same_shot = max(np.abs(b - a).mean(), np.abs(d - c).mean())
     assert np.abs(c - b).mean() > 5 * same_shot + 30  # the cut is between the 2nd and 3rd time
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
+def test_decoding_starts_no_threads(toy_dataset):
+    """Loader workers are forked: a decoder or scaler thread pool inherited by one deadlocks it."""
+    threads = len(os.listdir("/proc/self/task"))
+    reader = MediaReader(toy_dataset.root / "toy_001.dub.mkv")
+    for start in (1.0, 20.0, 8.0):
+        reader.frames(frame_times(start, 3.0, VideoConfig()), (288, 512))
+        reader.audio(1, start, 3.0, 48_000)
+    assert len(os.listdir("/proc/self/task")) == threads
 
 
 def test_audio_is_read_from_the_requested_language_stream(toy_dataset, index):
