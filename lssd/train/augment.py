@@ -102,23 +102,21 @@ def sample_crop(rng: np.random.Generator, height: int, width: int, crop: int,
 
 
 def video_tensor(frames: Sequence[np.ndarray], top: int, left: int, cfg: VideoConfig) -> torch.Tensor:
-    """T frames (H, W, 3) uint8 -> cropped, normalised (3, T, crop, crop) float32.
-
-    A per-channel lookup table does crop, scaling and normalisation in one pass per frame.
-    """
-    lut = _normalise_lut(cfg.mean, cfg.std)
-    out = np.empty((3, len(frames), cfg.crop, cfg.crop), dtype=np.float32)
-    for t, frame in enumerate(frames):
-        patch = frame[top:top + cfg.crop, left:left + cfg.crop]
-        for c in range(3):
-            np.take(lut[c], patch[..., c], out=out[c, t])
+    """T frames (H, W, 3) uint8 -> cropped, normalised (3, T, crop, crop) float32."""
+    clip = np.stack([f[top:top + cfg.crop, left:left + cfg.crop] for f in frames])
+    scale, bias = _normalisation(cfg.mean, cfg.std)
+    out = np.empty((3, *clip.shape[:3]), dtype=np.float32)
+    np.multiply(clip.transpose(3, 0, 1, 2), scale, out=out)
+    out += bias
     return torch.from_numpy(out)
 
 
 @lru_cache(maxsize=4)
-def _normalise_lut(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
-    levels = np.arange(256, dtype=np.float64) / 255.0
-    return ((levels[None] - np.array(mean)[:, None]) / np.array(std)[:, None]).astype(np.float32)
+def _normalisation(mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(x / 255 - mean) / std as x * scale + bias, shaped to broadcast over (3, T, H, W)."""
+    scale = (1.0 / (255.0 * np.array(std))).astype(np.float32).reshape(3, 1, 1, 1)
+    bias = (-np.array(mean) / np.array(std)).astype(np.float32).reshape(3, 1, 1, 1)
+    return scale, bias
 
 
 # -------------------------------------------------------------------------------------------- audio

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from lssd.errors import BadInputError
-from lssd.train.augment import AudioConfig, VideoConfig, frame_times, log_mel, mask_spectrogram
+from lssd.train.augment import (AudioConfig, VideoConfig, frame_times, log_mel, mask_spectrogram,
+                                video_tensor)
 from lssd.train.data import MediaReader, QuadrupletDataset, build_loader, collate_quadruplets
 from lssd.train.index import read_index
 from lssd.train.sampler import SampleKey, TitleBatchSampler
@@ -148,6 +149,16 @@ def test_a_p_and_a_s_speak_the_languages_of_the_key(index):
     assert level_s[bins["jpn"]] - level_p[bins["jpn"]] > 6.0
     with pytest.raises(BadInputError, match="no kor audio stream"):
         dataset[SampleKey(row, "eng", "kor", seed=1)]
+
+
+def test_video_tensor_crops_and_normalises_per_channel():
+    cfg = VideoConfig(crop=4, short_side=(4, 4), mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    frames = [np.random.default_rng(t).integers(0, 256, (6, 7, 3), dtype=np.uint8) for t in range(3)]
+    got = video_tensor(frames, 1, 2, cfg)
+    clip = torch.from_numpy(np.stack(frames)[:, 1:5, 2:6]).permute(3, 0, 1, 2).float() / 255
+    want = (clip - torch.tensor(cfg.mean).view(3, 1, 1, 1)) / torch.tensor(cfg.std).view(3, 1, 1, 1)
+    assert got.shape == (3, 3, 4, 4) and got.dtype == torch.float32
+    torch.testing.assert_close(got, want)
 
 
 def test_log_mel_matches_librosa_with_torchaudio_conventions():
