@@ -96,6 +96,18 @@ def validate(stage: str, choice: str) -> None:
         raise BadInputError(f"unknown --{option} {choice!r}; choose from: auto, {', '.join(names(stage))}")
 
 
+def preflight(cfg: DubConfig) -> None:
+    """Before any work: every backend named on the command line exists and has its weights, so a run never
+    separates and transcribes for minutes only to stop at a later stage's missing model."""
+    for stage, option in STAGE_OPTIONS.items():
+        choice = getattr(cfg, option)
+        validate(stage, choice)
+        if choice != "auto":
+            missing = _missing_weights({b.name: b for b in backends(stage)}[choice], cfg)
+            if missing is not None:
+                raise missing
+
+
 def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None, has_text: bool = True) -> Selection:
     """Pick the backend for ``stage`` (and target language, for per-language stages). ``has_text`` is
     False when the transcript located speech without transcribing it."""

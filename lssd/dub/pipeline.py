@@ -85,8 +85,7 @@ class Pipeline:
         """Dub one clip. ``until`` stops after that stage; ``force`` recomputes the named stages
         (``{"all"}`` recomputes everything)."""
         input_path = Path(input_path)
-        for stage, option in registry.STAGE_OPTIONS.items():
-            registry.validate(stage, getattr(self.cfg, option))
+        registry.preflight(self.cfg)
         info = probe(input_path)
         if until is not None and until not in STAGES:
             raise BadInputError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
