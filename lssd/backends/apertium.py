@@ -22,6 +22,7 @@ from lssd.backends.registry import Backend, register
 from lssd.dub.config import DubConfig
 from lssd.dub.segments import KIND_TRANSLATION, Transcript
 from lssd.errors import BadInputError, LssdError
+from lssd.media import require_tool
 from lssd.languages import Language, get_language
 
 NOT_INSTALLED = "apertium is not installed; run ./install.sh"
@@ -30,18 +31,12 @@ _MARK = re.compile(r"(?<!\w)[*#@](?=\w)")  # unknown word, generation error, tra
 _SEPARATOR = re.compile(r"\n[ \t]*\n")
 
 
-def _apertium() -> str:
-    path = shutil.which("apertium")
-    if path is None:
-        raise LssdError(NOT_INSTALLED)
-    return path
-
 
 @cache
 def modes() -> dict[tuple[str, str], str]:
     """(source iso3, target iso3) → mode name, for every plain ``xx-yy`` mode (variants like
     ``es-pt_BR`` and compound modes like ``eco-es-fr`` are left out)."""
-    out = subprocess.run([_apertium(), "-l"], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run([require_tool("apertium"), "-l"], capture_output=True, text=True, check=False).stdout
     pairs: dict[tuple[str, str], str] = {}
     for mode in sorted(out.split()):
         parts = mode.split("-")
@@ -92,7 +87,7 @@ def translate_texts(texts: list[str], mode: str) -> list[str]:
 
 
 def _run(mode: str, text: str) -> str:
-    proc = subprocess.run([_apertium(), "-u", mode], input=text + "\n", capture_output=True, text=True,
+    proc = subprocess.run([require_tool("apertium"), "-u", mode], input=text + "\n", capture_output=True, text=True,
                           timeout=600, check=False)
     if proc.returncode != 0:
         reason = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
@@ -102,7 +97,7 @@ def _run(mode: str, text: str) -> str:
 
 @cache
 def _version() -> str:
-    return subprocess.run([_apertium(), "-V"], capture_output=True, text=True, check=False).stdout.strip()
+    return subprocess.run([require_tool("apertium"), "-V"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 @cache

@@ -21,6 +21,7 @@ import soundfile as sf
 from lssd.backends.registry import Backend, register
 from lssd.dub.config import DubConfig
 from lssd.errors import BadInputError, LssdError
+from lssd.media import require_tool
 from lssd.languages import Language
 
 ESPEAK_SR = 22_050
@@ -33,23 +34,17 @@ NOT_INSTALLED = "espeak-ng is not installed; run ./install.sh"
 _KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆]")
 
 
-def _espeak() -> str:
-    path = shutil.which("espeak-ng")
-    if path is None:
-        raise LssdError(NOT_INSTALLED)
-    return path
-
 
 @cache
 def variants() -> frozenset[str]:
     """Voice variants (``f3``, ``m2``, ``klatt`` …) this espeak-ng has: unknown ones it silently ignores."""
-    out = subprocess.run([_espeak(), "--voices=variant"], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run([require_tool("espeak-ng"), "--voices=variant"], capture_output=True, text=True, check=False).stdout
     return frozenset(line.split()[4].removeprefix("!v/") for line in out.splitlines()[1:] if len(line.split()) > 4)
 
 
 @cache
 def has_voice(voice: str) -> bool:
-    return subprocess.run([_espeak(), "-v", voice, "-q", "a"], capture_output=True, check=False).returncode == 0
+    return subprocess.run([require_tool("espeak-ng"), "-v", voice, "-q", "a"], capture_output=True, check=False).returncode == 0
 
 
 @cache
@@ -89,7 +84,7 @@ class EspeakSynthesizer:
 
     def speak(self, text: str, lang: Language, rate: int = DEFAULT_RATE) -> np.ndarray:
         """One utterance at ``rate`` words per minute, trimmed, float32 at ESPEAK_SR."""
-        cmd = [_espeak(), "-v", self.voice(lang), "-s", str(rate), "--stdout"]
+        cmd = [require_tool("espeak-ng"), "-v", self.voice(lang), "-s", str(rate), "--stdout"]
         proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, check=False)
         if proc.returncode != 0:
             raise LssdError(f"espeak-ng failed for {lang.name} ({proc.stderr.decode(errors='replace').strip()}); "
@@ -118,7 +113,7 @@ class EspeakSynthesizer:
         return out, ESPEAK_SR
 
     def provenance(self) -> dict:
-        version = subprocess.run([_espeak(), "--version"], capture_output=True, text=True, check=False).stdout
+        version = subprocess.run([require_tool("espeak-ng"), "--version"], capture_output=True, text=True, check=False).stdout
         number = re.search(r"\d+\.\d+(\.\d+)?", version)
         return {
             "backend": "espeak",

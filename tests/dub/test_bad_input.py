@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from lssd.media import SAMPLE_RATE, decode_audio, probe, write_audio
 from lssd.samples import make_clip_from_audio, music_background

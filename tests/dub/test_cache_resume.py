@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from lssd.dub.config import DubConfig
 from lssd.dub.pipeline import Pipeline
