@@ -35,7 +35,8 @@ class Flat(nn.Module):
 
 def make_model() -> AudioVisualModel:
     torch.manual_seed(0)
-    return AudioVisualModel(Flat(3 * 2 * 4 * 4), Flat(2 * 4 * 6), embed_dim=8, separate_audio_heads=True).double()
+    model = AudioVisualModel(Flat(3 * 2 * 4 * 4), Flat(2 * 4 * 6), embed_dim=8, separate_audio_heads=True)
+    return model.double()
 
 
 def make_batch() -> dict[str, torch.Tensor]:
@@ -69,7 +70,8 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     z = {k: v[local].clone().requires_grad_(True) for k, v in make_embeddings().items()}
     terms = loss_fn(z, gather=gather_with_grad)
     terms.total.backward()
-    summed = all_reduce_sum({n: getattr(terms, n).item() for n in ("total", "cross", "video", "audio")}, world.device)
+    shares = {n: getattr(terms, n).item() for n in ("total", "cross", "video", "audio")}
+    summed = all_reduce_sum(shares, world.device)
 
     # Model level: DDP over a small model, local half of the batch, the trainer's backward scaling.
     model = nn.parallel.DistributedDataParallel(make_model())
@@ -77,7 +79,8 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     (loss_fn(model(batch), gather=gather_with_grad).total * world.backward_scale).backward()
     grads = {n: p.grad.clone() for n, p in model.module.named_parameters()}
 
-    torch.save({"loss": summed, "z_grad": {k: v.grad for k, v in z.items()}, "param_grad": grads}, Path(out_dir, f"{rank}.pt"))
+    result = {"loss": summed, "z_grad": {k: v.grad for k, v in z.items()}, "param_grad": grads}
+    torch.save(result, Path(out_dir, f"{rank}.pt"))
     dist.destroy_process_group()
 
 
@@ -115,4 +118,5 @@ def test_ddp_parameter_gradients_equal_single_process(ranks: list[dict]) -> None
     DubContrastiveLoss(0.07, *LAMBDAS)(model(make_batch())).total.backward()
     for rank, r in enumerate(ranks):
         for name, p in model.named_parameters():
-            torch.testing.assert_close(r["param_grad"][name], p.grad, rtol=1e-9, atol=1e-12, msg=f"rank {rank} {name}")
+            torch.testing.assert_close(r["param_grad"][name], p.grad, rtol=1e-9, atol=1e-12,
+                                       msg=f"rank {rank} {name}")

@@ -26,7 +26,8 @@ def loss_numpy(z: dict[str, np.ndarray], lambda_v: float, lambda_a: float) -> di
     cross = 0.5 * np.sum(ell_numpy(z["z_vp"], z["z_as"]) + ell_numpy(z["z_vs"], z["z_ap"]))  # Eq. 2
     video = np.sum(ell_numpy(z["z_vp"], z["z_vs"]))  # Eq. 3
     audio = np.sum(ell_numpy(z["z_ap"], z["z_as"]))
-    return {"cross": cross, "video": video, "audio": audio, "total": cross + lambda_v * video + lambda_a * audio}
+    total = cross + lambda_v * video + lambda_a * audio
+    return {"cross": cross, "video": video, "audio": audio, "total": total}
 
 
 def random_embeddings(b: int, d: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -78,7 +79,8 @@ def test_gradients_match_finite_differences_of_numpy() -> None:
             plus, minus = {k: v.copy() for k, v in z.items()}, {k: v.copy() for k, v in z.items()}
             plus[key][idx] += eps
             minus[key][idx] -= eps
-            numeric[idx] = (loss_numpy(plus, *lambdas)["total"] - loss_numpy(minus, *lambdas)["total"]) / (2 * eps)
+            diff = loss_numpy(plus, *lambdas)["total"] - loss_numpy(minus, *lambdas)["total"]
+            numeric[idx] = diff / (2 * eps)
         np.testing.assert_allclose(zt[key].grad.numpy(), numeric, rtol=1e-5, atol=1e-6, err_msg=key)
 
 
@@ -94,7 +96,8 @@ def test_mean_reduction_is_sum_over_batch_size() -> None:
     total_sum = DubContrastiveLoss(TAU, 0.2, 0.2, reduction="sum")(as_torch(z))
     total_mean = DubContrastiveLoss(TAU, 0.2, 0.2, reduction="mean")(as_torch(z))
     for name in ("cross", "video", "audio", "total"):
-        assert getattr(total_mean, name).item() == pytest.approx(getattr(total_sum, name).item() / 6, rel=1e-12)
+        expected = getattr(total_sum, name).item() / 6
+        assert getattr(total_mean, name).item() == pytest.approx(expected, rel=1e-12)
 
 
 def test_audio_only_optimises_l_a() -> None:

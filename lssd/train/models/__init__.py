@@ -38,7 +38,8 @@ def list_models() -> list[str]:
 
 
 def create_model(name: str, **input_size: int) -> nn.Module:
-    """``create_model("mvit_s", frames=16, crop=224)``, ``create_model("audio_resnet50", n_mels=96, frames=288)``."""
+    """``create_model("mvit_s", frames=16, crop=224)`` or ``create_model("audio_mvit_s", n_mels=96,
+    frames=288)``."""
     factory = VIDEO_MODELS.get(name) or AUDIO_MODELS.get(name)
     if factory is None:
         raise BadInputError(f"unknown model {name!r}; known: {', '.join(list_models())}")
