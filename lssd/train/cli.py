@@ -1,5 +1,94 @@
+"""``lssd train``, ``lssd index`` and ``lssd recipes``: the trainer's half of the command line.
+
+Heavy imports (torch, PyAV, pandas) happen inside the commands so ``lssd --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import typer
+
+recipes_app = typer.Typer(help="Training recipes (Table 1, App. A, App. B.3) shipped as YAML.",
+                          no_args_is_help=True)
+
+SET_HELP = "Override a recipe key, e.g. --set optim.lr=1e-3 --set data.batch_size=32 (YAML-typed)."
+
+
+def train(
+    recipe: str = typer.Option(..., "--recipe", "-r", help="Recipe name (lssd recipes list) or YAML path."),
+    index: Path = typer.Option(..., "--index", "-i", help="Shot index parquet (lssd index)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory (checkpoints, TensorBoard, recipe)."),
+    overrides: list[str] = typer.Option([], "--set", help=SET_HELP),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the run's latest checkpoint."),
+    init: Path | None = typer.Option(
+        None, "--init", help="Checkpoint or run directory to start from (default for recipes with an "
+        "init: the sibling run, runs/b3 for runs/b4)."),
+    device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Pretrain with a recipe; on several GPUs or nodes run it under torchrun (-m lssd.cli train ...)."""
+    import logging
+    import os
+
+    from rich.logging import RichHandler
+
+    from lssd.train.loop import train as run
+    from lssd.train.recipes import load_recipe
+
+    if os.environ.get("RANK", "0") == "0":
+        logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    run(load_recipe(recipe, overrides), index, out, resume=resume, init=init, device=device,
+        progress=progress)
+
+
+def index(
+    root: Path = typer.Argument(..., help="Dataset root: multi-track containers (mkv/mp4/...) below it."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the parquet index."),
+    min_shot: float = typer.Option(3.0, help="Shortest shot kept, seconds (App. A: 3)."),
+    max_shot: float = typer.Option(12.0, help="Longest shot kept, seconds (App. A: 12)."),
+    split_long: bool = typer.Option(False, help="Split shots over --max-shot instead of dropping them."),
+    original_language: Path | None = typer.Option(None, help="JSON or CSV map title -> original language."),
+    workers: int = typer.Option(1, help="Titles indexed in parallel."),
+    threshold: float = typer.Option(27.0, help="Cut detector threshold (PySceneDetect ContentDetector)."),
+) -> None:
+    """Cut every title into shots and write the shot index the trainer reads."""
+    from lssd.train.index import build_index, write_index
+
+    df = build_index(root, min_shot=min_shot, max_shot=max_shot, split_long=split_long,
+                     original_language=original_language, workers=workers, threshold=threshold)
+    write_index(df, out)
+    skipped = len(df.attrs.get("warnings", []))
+    typer.echo(f"{len(df)} shots from {df['title_id'].nunique()} titles -> {out}"
+               + (f" ({skipped} warnings, see the log)" if skipped else ""))
+
+
+@recipes_app.command("list")
+def recipes_list() -> None:
+    """Every shipped recipe with its one-line description."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lssd.train.recipes import list_recipes
+
+    table = Table("recipe", "description", box=None)
+    for name, description in list_recipes():
+        table.add_row(name, description)
+    Console().print(table)
+
+
+@recipes_app.command("show")
+def recipes_show(
+    name: str = typer.Argument(..., help="Recipe name or YAML path."),
+    overrides: list[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """The fully resolved recipe (inheritance and overrides applied), as YAML."""
+    from lssd.train.recipes import dump, load_recipe
+
+    typer.echo(dump(load_recipe(name, overrides)), nl=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Filled in by this half of the package."""
+    app.command("train", rich_help_panel="Training")(train)
+    app.command("index", rich_help_panel="Training")(index)
+    app.add_typer(recipes_app, name="recipes", rich_help_panel="Training")

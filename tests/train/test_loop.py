@@ -1,0 +1,152 @@
+"""The loop end to end on the toy dataset: it learns, it resumes exactly, it logs and checkpoints."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from lssd.cli import main
+from lssd.errors import BadInputError
+from lssd.train.index import read_index, write_index
+from lssd.train.loop import Schedule, latest_checkpoint, resolve_init, save_checkpoint, train
+from lssd.train.recipes import load_recipe
+
+STEPS = 30
+CKPT = 10
+# Overfitting is memorising: no spectrogram masking.
+OVERFIT = [f"optim.steps={STEPS}", f"train.ckpt_every={CKPT}", "train.log_every=5",
+           "data.audio.max_time_mask=0", "data.audio.max_freq_mask=0"]
+# Batch 4 of 8 shots: 2 steps per epoch, so the step-3 checkpoint resumes mid-epoch.
+RESUME = ["optim.steps=6", "optim.warmup_steps=2", "train.ckpt_every=3",
+          "data.batch_size=4", "data.group_size=2"]
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _threads() -> None:
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def eight_shots(toy_dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 shots, batch 8: every step sees the same shots (fresh windows and augmentations)."""
+    df = read_index(toy_dataset.index)
+    return write_index(df.iloc[:8].reset_index(drop=True), tmp_path_factory.mktemp("eight") / "shots.parquet")
+
+
+def run(recipe_overrides: list[str], index: Path, out: Path, stop_at: int | None = None, **kw) -> list[float]:
+    losses: list[float] = []
+
+    def on_step(step: int, terms) -> None:
+        losses.append(terms.total.item())
+        if step == stop_at:
+            raise Interrupted
+
+    try:
+        train(load_recipe("tiny", recipe_overrides), index, out, progress=False, on_step=on_step, **kw)
+    except Interrupted:
+        pass
+    return losses
+
+
+@pytest.fixture(scope="module")
+def reference(eight_shots: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[float]]:
+    out = tmp_path_factory.mktemp("reference")
+    return out, run(OVERFIT, eight_shots, out)
+
+
+def test_overfits_eight_shots(reference: tuple[Path, list[float]]) -> None:
+    _, losses = reference
+    assert len(losses) == STEPS
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    chance = (1 + 0.2 + 0.2) * 8 * math.log(2 * 8 - 1)  # (L + 0.2 L_v + 0.2 L_a), all similarities equal
+    assert last < 0.75 * first and last < 0.85 * chance, f"loss {first:.2f} -> {last:.2f}"
+
+
+@pytest.fixture
+def history_free_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh container per item. The data side keeps containers open between items, and an AAC
+    decoder's output after a seek still depends on what it decoded before (by up to ~0.03 in sample
+    value for ~0.5 s), so a resumed run, whose containers start cold, would see slightly different
+    audio than the uninterrupted one. This isolates the trainer's own state from that."""
+    from lssd.train import data
+
+    monkeypatch.setattr(data.QuadrupletDataset, "_reader",
+                        lambda self, row: data.MediaReader(self._paths[row], self._video_stream[row]))
+
+
+@pytest.mark.usefixtures("history_free_decoding")
+def test_resume_continues_with_the_uninterrupted_losses(eight_shots: Path, tmp_path: Path) -> None:
+    uninterrupted = run(RESUME, eight_shots, tmp_path / "straight")
+    before = run(RESUME, eight_shots, tmp_path / "resumed", stop_at=4)  # dies a step after a checkpoint
+    assert before == uninterrupted[:4]
+    after = run(RESUME, eight_shots, tmp_path / "resumed", resume=True)
+    assert after == uninterrupted[3:]  # exactly, not approximately
+
+
+def test_run_directory(reference: tuple[Path, list[float]]) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, _ = reference
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        f"step_{s:08d}.pt" for s in range(CKPT, STEPS + 1, CKPT)
+    ]
+    assert load_recipe(out / "recipe.yaml").optim.steps == STEPS
+    events = EventAccumulator(str(out / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert tags == {"loss/total", "loss/L", "loss/L_v", "loss/L_a", "lr",
+                    "throughput/samples_per_s", "throughput/data_wait_fraction"}
+    assert [e.step for e in events.Scalars("loss/L_v")] == list(range(5, STEPS + 1, 5))
+    assert 0.0 <= events.Scalars("throughput/data_wait_fraction")[-1].value <= 1.0
+
+
+def test_init_starts_from_another_runs_weights(
+    reference: tuple[Path, list[float]], eight_shots: Path, tmp_path: Path
+) -> None:
+    trained, uninterrupted = reference
+    first = run(OVERFIT, eight_shots, tmp_path / "next", stop_at=1, init=trained)
+    assert first[0] < 0.8 * uninterrupted[0]  # same first batch, trained weights
+
+
+def test_init_defaults_to_the_sibling_run(tmp_path: Path) -> None:
+    recipe = load_recipe("b4")
+    with pytest.raises(BadInputError, match="starts from b3's checkpoint"):
+        resolve_init(recipe, tmp_path / "b4", None)
+    save_checkpoint({"step": 7}, tmp_path / "b3", keep=2)
+    assert resolve_init(recipe, tmp_path / "b4", None) == tmp_path / "b3" / "checkpoints" / "step_00000007.pt"
+    assert resolve_init(load_recipe("b3"), tmp_path / "b3", None) is None
+
+
+def test_checkpoints_are_atomic_and_pruned(tmp_path: Path) -> None:
+    for step in (1, 2, 3):
+        save_checkpoint({"step": step}, tmp_path, keep=2)
+    (tmp_path / "checkpoints" / ".step_00000004.pt.tmp-1").write_bytes(b"half a file")
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*"))
+    assert kept == ["step_00000002.pt", "step_00000003.pt"]
+    assert latest_checkpoint(tmp_path).name == "step_00000003.pt"
+
+
+def test_warmup_then_half_cosine() -> None:
+    s = Schedule(steps_per_epoch=10, total=100, warmup=20)
+    assert [s.lr_factor(i) for i in (0, 9, 19)] == pytest.approx([0.05, 0.5, 1.0])
+    assert s.lr_factor(20) == pytest.approx(1.0) and s.lr_factor(60) == pytest.approx(0.5)
+    assert s.lr_factor(100) == pytest.approx(0.0, abs=1e-12)
+    epochs = Schedule.of(load_recipe("b3"), steps_per_epoch=1000)
+    assert (epochs.total, epochs.warmup) == (12_000, 2_000)
+    assert Schedule.of(load_recipe("ctrl_en"), steps_per_epoch=1000).warmup == 500
+
+
+def test_cli_trains_and_resumes(eight_shots: Path, tmp_path: Path) -> None:
+    args = ["train", "--recipe", "tiny", "--index", str(eight_shots), "--out", str(tmp_path),
+            "--set", "optim.steps=2", "--set", "train.ckpt_every=1", "--no-progress"]
+    assert main(args) == 0
+    assert latest_checkpoint(tmp_path).name == "step_00000002.pt"
+    assert main([*args, "--resume"]) == 0  # nothing left to do
+    assert main([*args[:-1], "--set", "optim.lrr=1"]) == 2
