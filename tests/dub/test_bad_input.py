@@ -95,3 +95,10 @@ def test_no_speech_gives_dubs_equal_to_the_original_with_a_warning(tmp_path, cap
         dub = track(output, s.index)[:, : original.shape[1]]
         corr = np.corrcoef(dub.ravel(), original[:, : dub.shape[1]].ravel())[0, 1]
         assert corr > 0.99, corr
+
+
+def test_usage_errors_are_one_message_not_a_traceback(tmp_path, capsys):
+    code, log = run_cli(["dub", tmp_path / "x.mp4"], capsys)
+    assert code == 2 and "Traceback" not in log and "langs" in log
+    code, log = run_cli(["dubb", tmp_path / "x.mp4"], capsys)
+    assert code == 2 and "Traceback" not in log and "No such command" in log
