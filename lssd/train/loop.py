@@ -254,11 +254,13 @@ def train(
     ``on_step(step, terms)`` runs after every optimiser step and checkpoint (tests and hooks; an
     exception raised there stops training like a crash would).
     """
+    owns_group = not (dist.is_available() and dist.is_initialized())  # a caller's group is left alone
     world = init_distributed(device)
     try:
         return _train(recipe, Path(index), Path(out), world, resume, init, progress, on_step)
     finally:
-        cleanup()
+        if owns_group:
+            cleanup()
 
 
 def _train(recipe: Recipe, index: Path, out: Path, world: World, resume: bool, init: Path | None,
@@ -326,13 +328,13 @@ def _train(recipe: Recipe, index: Path, out: Path, world: World, resume: bool, i
                 optimizer.zero_grad(set_to_none=True)
                 (terms.total * world.backward_scale).backward()
                 optimizer.step()
+                lr = optimizer.param_groups[0]["lr"]  # the rate this step used
                 scheduler.step()
                 step += 1
                 meter.add(terms, wait)
 
                 if step % recipe.train.log_every == 0 or step == schedule.total:
-                    record = {"step": step, "lr": scheduler.get_last_lr()[0],
-                              **meter.summary(world, samples_per_step)}
+                    record = {"step": step, "lr": lr, **meter.summary(world, samples_per_step)}
                     meter = Meter()
                     if writer is not None:
                         history.append(record)
@@ -341,6 +343,11 @@ def _train(recipe: Recipe, index: Path, out: Path, world: World, resume: bool, i
                                 writer.add_scalar(key, value, step)
                     if bar is not None:
                         bar.update(bar.task_ids[0], info=f"loss {record['loss/total']:.4g}")
+                    elif world.is_main:
+                        log.info("step %d/%d  loss %.4g  lr %.3g  %.1f samples/s  waiting for data %.0f%%",
+                                 step, schedule.total, record["loss/total"], record["lr"],
+                                 record["throughput/samples_per_s"],
+                                 100 * record["throughput/data_wait_fraction"])
                 if step % recipe.train.ckpt_every == 0 or step == schedule.total:
                     state = {
                         "step": step,

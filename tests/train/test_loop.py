@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
+import socket
 from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from lssd.cli import main
 from lssd.errors import BadInputError
@@ -69,6 +73,12 @@ def test_overfits_eight_shots(reference: tuple[Path, list[float]]) -> None:
     assert last < 0.75 * first and last < 0.85 * chance, f"loss {first:.2f} -> {last:.2f}"
 
 
+def _fresh_reader(self, row: int):
+    from lssd.train.data import MediaReader
+
+    return MediaReader(self._paths[row], self._video_stream[row])
+
+
 @pytest.fixture
 def history_free_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     """A fresh container per item. The data side keeps containers open between items, and an AAC
@@ -77,8 +87,7 @@ def history_free_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     audio than the uninterrupted one. This isolates the trainer's own state from that."""
     from lssd.train import data
 
-    monkeypatch.setattr(data.QuadrupletDataset, "_reader",
-                        lambda self, row: data.MediaReader(self._paths[row], self._video_stream[row]))
+    monkeypatch.setattr(data.QuadrupletDataset, "_reader", _fresh_reader)
 
 
 @pytest.mark.usefixtures("history_free_decoding")
@@ -143,6 +152,12 @@ def test_warmup_then_half_cosine() -> None:
     assert Schedule.of(load_recipe("ctrl_en"), steps_per_epoch=1000).warmup == 500
 
 
+def test_cli_indexes(toy_dataset, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["index", str(toy_dataset.root), "--out", str(tmp_path / "shots.parquet")]) == 0
+    assert len(read_index(tmp_path / "shots.parquet")) == len(read_index(toy_dataset.index))
+    assert "shots from 4 titles" in capsys.readouterr().out
+
+
 def test_cli_trains_and_resumes(eight_shots: Path, tmp_path: Path) -> None:
     args = ["train", "--recipe", "tiny", "--index", str(eight_shots), "--out", str(tmp_path),
             "--set", "optim.steps=2", "--set", "train.ckpt_every=1", "--no-progress"]
@@ -150,3 +165,36 @@ def test_cli_trains_and_resumes(eight_shots: Path, tmp_path: Path) -> None:
     assert latest_checkpoint(tmp_path).name == "step_00000002.pt"
     assert main([*args, "--resume"]) == 0  # nothing left to do
     assert main([*args[:-1], "--set", "optim.lrr=1"]) == 2
+
+
+DDP = ["optim.steps=3", "optim.warmup_steps=1", "train.ckpt_every=2", "data.batch_size=4",
+       "data.group_size=2"]
+
+
+def _ddp_worker(rank: int, port: int, index: str, out: str) -> None:
+    from lssd.train import data
+
+    torch.set_num_threads(1)
+    data.QuadrupletDataset._reader = _fresh_reader  # see history_free_decoding
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      LOCAL_RANK=str(rank), WORLD_SIZE="2")
+    dist.init_process_group("gloo")
+    straight = run(DDP, Path(index), Path(out, "straight"), device="cpu")
+    before = run(DDP, Path(index), Path(out, "resumed"), stop_at=2, device="cpu")
+    after = run(DDP, Path(index), Path(out, "resumed"), resume=True, device="cpu")
+    torch.save({"straight": straight, "resumed": before + after}, Path(out, f"losses_{rank}.pt"))
+    dist.destroy_process_group()
+
+
+def test_two_process_training_resumes_exactly(eight_shots: Path, tmp_path: Path) -> None:
+    """torchrun's setup on CPUs (gloo): DDP, one checkpoint writer, every rank's RNG restored."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(port, str(eight_shots), str(tmp_path)), nprocs=2, join=True)
+    losses = [torch.load(tmp_path / f"losses_{rank}.pt") for rank in range(2)]
+    for rank in losses:
+        assert len(rank["straight"]) == 3 and rank["resumed"] == rank["straight"]  # stopped at a checkpoint
+    assert losses[0]["straight"] != losses[1]["straight"]  # each rank holds its own instances' share
+    state = torch.load(latest_checkpoint(tmp_path / "resumed"), weights_only=False)
+    assert (state["step"], state["world_size"], len(state["rng"])) == (3, 2, 2)
