@@ -31,7 +31,7 @@ from lssd.errors import BadInputError
 from lssd.train.distributed import World, all_reduce_sum, cleanup, gather_with_grad, init_distributed
 from lssd.train.loss import DubContrastiveLoss, LossTerms
 from lssd.train.models import AudioVisualModel, create_av_model
-from lssd.train.recipes import Recipe, dump, to_dict
+from lssd.train.recipes import Recipe, dump, from_dict, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +196,21 @@ def resolve_init(recipe: Recipe, out: Path, init: Path | None) -> Path | None:
     return path
 
 
+def load_pretrained(checkpoint: Path) -> AudioVisualModel:
+    """The model of a checkpoint (file or run directory), built from the recipe stored in it.
+
+    After pretraining the heads are dropped: ``load_pretrained(run).backbones()`` gives the video and
+    audio feature extractors (mean-pooled features, as probed in the paper)."""
+    path = Path(checkpoint)
+    path = path if path.is_file() else latest_checkpoint(path) if path.is_dir() else None
+    if path is None:
+        raise BadInputError(f"no checkpoint at {checkpoint}")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = build_model(from_dict(state["recipe"]))
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
 # ------------------------------------------------------------------------------------------- logging
 
 class Meter:
@@ -290,8 +305,12 @@ def _train(recipe: Recipe, index: Path, out: Path, world: World, resume: bool, i
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"][world.rank])
         step = state["step"]
+        if state["recipe"] != to_dict(recipe):
+            log.warning("resuming %s with a recipe that differs from the one it was trained with", latest)
         log.info("resumed from %s", latest)
-    elif (start := resolve_init(recipe, out, init)) is not None:
+    elif resume:
+        log.info("no checkpoint in %s yet: starting from scratch", checkpoint_dir(out))
+    if latest is None and (start := resolve_init(recipe, out, init)) is not None:
         model.load_state_dict(torch.load(start, map_location="cpu", weights_only=False)["model"])
         log.info("initialised from %s", start)
 

@@ -117,6 +117,13 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | tuple[str, ...]
     return recipe
 
 
+def from_dict(raw: dict[str, Any]) -> Recipe:
+    """A recipe from plain data (what :func:`to_dict` wrote into a checkpoint)."""
+    recipe = _build(Recipe, raw, "")
+    _check(recipe)
+    return recipe
+
+
 def to_dict(recipe: Recipe) -> dict[str, Any]:
     """Plain data (for ``recipes show``, checkpoints and the run directory's ``recipe.yaml``)."""
     return _plain(dataclasses.asdict(recipe))

@@ -15,7 +15,8 @@ import torch.multiprocessing as mp
 from lssd.cli import main
 from lssd.errors import BadInputError
 from lssd.train.index import read_index, write_index
-from lssd.train.loop import Schedule, latest_checkpoint, resolve_init, save_checkpoint, train
+from lssd.train.loop import (Schedule, latest_checkpoint, load_pretrained, resolve_init, save_checkpoint,
+                             train)
 from lssd.train.recipes import load_recipe
 
 STEPS = 30
@@ -122,6 +123,17 @@ def test_init_starts_from_another_runs_weights(
     trained, uninterrupted = reference
     first = run(OVERFIT, eight_shots, tmp_path / "next", stop_at=1, init=trained)
     assert first[0] < 0.8 * uninterrupted[0]  # same first batch, trained weights
+
+
+def test_pretrained_backbones_load_from_a_run(reference: tuple[Path, list[float]]) -> None:
+    out, _ = reference
+    model = load_pretrained(out)
+    saved = torch.load(latest_checkpoint(out), weights_only=False)["model"]
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+    video = model.backbones()["video"]
+    assert video(torch.randn(2, 3, 4, 32, 32)).shape == (2, video.dim)
+    with pytest.raises(BadInputError, match="no checkpoint"):
+        load_pretrained(out / "nowhere")
 
 
 def test_init_defaults_to_the_sibling_run(tmp_path: Path) -> None:
