@@ -16,8 +16,6 @@ Batch keys: ``v_p``, ``v_s`` (B, 3, T, H, W) float32; ``a_p``, ``a_s`` (B, C, n_
 
 from __future__ import annotations
 
-import os
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -174,14 +172,14 @@ class QuadrupletDataset(Dataset):
     def __init__(self, index: pd.DataFrame, policy: str | DubPolicy = "random",
                  video_cfg: VideoConfig | None = VideoConfig(),
                  audio_cfg: AudioConfig | None = AudioConfig(), *, train: bool = True, seed: int = 0,
-                 window: float = WINDOW, primary: str | None = None, max_open: int = 4) -> None:
+                 window: float = WINDOW, primary: str | None = None) -> None:
         if len(index) == 0:
             raise BadInputError("the shot index is empty (nothing left after filtering?)")
         if window <= 0:
             raise BadInputError(f"window must be positive, got {window}")
         self.policy = parse_policy(policy, primary)
         self.video_cfg, self.audio_cfg = video_cfg, audio_cfg
-        self.train, self.seed, self.window, self.max_open = train, seed, window, max_open
+        self.train, self.seed, self.window = train, seed, window
         self._paths = index["media_path"].tolist()
         self._video_stream = index["video_stream"].tolist()
         self._streams = [dict(zip(langs, idx)) for langs, idx in
@@ -192,16 +190,9 @@ class QuadrupletDataset(Dataset):
         self._title = index["title_id"].tolist()
         self._title_idx = index["title_idx"].tolist()
         self._shot_id = index["shot_id"].tolist()
-        self._readers: OrderedDict[tuple[str, int], MediaReader] = OrderedDict()
-        self._pid = os.getpid()
 
     def __len__(self) -> int:
         return len(self._paths)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_readers"] = OrderedDict()  # open containers do not travel to worker processes
-        return state
 
     def key(self, row: int, epoch: int = 0) -> SampleKey:
         """The key of ``row`` outside the sampler: languages by the policy, seeded by (seed, epoch, row)."""
@@ -221,13 +212,16 @@ class QuadrupletDataset(Dataset):
         t_p, t_s = self.window_starts(row, rng)
         reader = self._reader(row)
         item: dict[str, Any] = {}
-        for tag, start, lang in (("p", t_p, key.lang_p), ("s", t_s, key.lang_s)):
-            if self.video_cfg is not None:
-                item[f"v_{tag}"] = self._video(reader, row, start, rng)
-            if self.audio_cfg is not None:
-                wave = reader.audio(self._streams[row][lang], start, self.window,
-                                    self.audio_cfg.sample_rate)
-                item[f"a_{tag}"] = audio_features(wave, rng, self.audio_cfg, self.train)
+        try:
+            for tag, start, lang in (("p", t_p, key.lang_p), ("s", t_s, key.lang_s)):
+                if self.video_cfg is not None:
+                    item[f"v_{tag}"] = self._video(reader, row, start, rng)
+                if self.audio_cfg is not None:
+                    wave = reader.audio(self._streams[row][lang], start, self.window,
+                                        self.audio_cfg.sample_rate)
+                    item[f"a_{tag}"] = audio_features(wave, rng, self.audio_cfg, self.train)
+        finally:
+            reader.close()
         item.update(title=self._title[row], title_idx=self._title_idx[row], shot=self._shot_id[row],
                     lang_p=key.lang_p, lang_s=key.lang_s, t_p=t_p, t_s=t_s)
         return item
@@ -255,15 +249,10 @@ class QuadrupletDataset(Dataset):
         return video_tensor(frames, top, left, cfg)
 
     def _reader(self, row: int) -> MediaReader:
-        """LRU of open containers, private to the current process (fork-safe)."""
-        if os.getpid() != self._pid:
-            self._readers, self._pid = OrderedDict(), os.getpid()
-        key = (self._paths[row], self._video_stream[row])
-        reader = self._readers.pop(key, None) or MediaReader(*key)
-        self._readers[key] = reader
-        while len(self._readers) > self.max_open:
-            self._readers.popitem(last=False)[1].close()
-        return reader
+        """A fresh container per item: an AAC decoder's output after a seek still depends on what it decoded
+        before (up to ~0.03 in sample value for ~0.5 s), so a reused container would make an item depend on
+        the items before it and a resumed run would not see the same audio. Opening costs ~2 ms."""
+        return MediaReader(self._paths[row], self._video_stream[row])
 
 
 def collate_quadruplets(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -74,24 +74,6 @@ def test_overfits_eight_shots(reference: tuple[Path, list[float]]) -> None:
     assert last < 0.75 * first and last < 0.85 * chance, f"loss {first:.2f} -> {last:.2f}"
 
 
-def _fresh_reader(self, row: int):
-    from lssd.train.data import MediaReader
-
-    return MediaReader(self._paths[row], self._video_stream[row])
-
-
-@pytest.fixture
-def history_free_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fresh container per item. The data side keeps containers open between items, and an AAC
-    decoder's output after a seek still depends on what it decoded before (by up to ~0.03 in sample
-    value for ~0.5 s), so a resumed run, whose containers start cold, would see slightly different
-    audio than the uninterrupted one. This isolates the trainer's own state from that."""
-    from lssd.train import data
-
-    monkeypatch.setattr(data.QuadrupletDataset, "_reader", _fresh_reader)
-
-
-@pytest.mark.usefixtures("history_free_decoding")
 def test_resume_continues_with_the_uninterrupted_losses(eight_shots: Path, tmp_path: Path) -> None:
     uninterrupted = run(RESUME, eight_shots, tmp_path / "straight")
     before = run(RESUME, eight_shots, tmp_path / "resumed", stop_at=4)  # dies a step after a checkpoint
@@ -184,10 +166,7 @@ DDP = ["optim.steps=3", "optim.warmup_steps=1", "train.ckpt_every=2", "data.batc
 
 
 def _ddp_worker(rank: int, port: int, index: str, out: str) -> None:
-    from lssd.train import data
-
     torch.set_num_threads(1)
-    data.QuadrupletDataset._reader = _fresh_reader  # see history_free_decoding
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE="2")
     dist.init_process_group("gloo")
