@@ -87,3 +87,14 @@ def user_store(monkeypatch) -> None:
             monkeypatch.setenv(var, value)
         else:
             monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models are all per-operation overhead; on a shared 2-core machine threads only contend."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

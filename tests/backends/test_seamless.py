@@ -31,15 +31,7 @@ TEXTS = ["Thank you very much.", "Good morning, my name is Anna", "Hello", "", "
          "Good night and sleep well"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models are all per-operation overhead; on a shared 2-core machine threads only contend."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
