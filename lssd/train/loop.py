@@ -380,6 +380,8 @@ def _train(recipe: Recipe, index: Path, out: Path, world: World, resume: bool, i
                     }
                     if world.is_main:
                         save_checkpoint(state, out, recipe.train.keep_checkpoints)
+                    if world.distributed:  # no rank moves on (or stops and resumes) before the file exists
+                        dist.barrier()
                 if bar is not None:
                     bar.update(bar.task_ids[0], completed=step)
                 if on_step is not None:
