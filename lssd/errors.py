@@ -25,3 +25,11 @@ class FallbackRefusedError(LssdError):
     """``--strict`` refused a labelled fallback or a deviation from the paper."""
 
     exit_code = 4
+
+
+def model_load_error(stage: str, what: str, model: str, exc: BaseException, detail: str | None = None) -> LssdError:
+    """The one sentence for weights that are present but will not load (corrupt, foreign, wrong device):
+    the library's first line of complaint, and the store command that checks the files."""
+    lines = (detail if detail is not None else str(exc)).strip().splitlines()
+    return LssdError(f"{stage}: could not load {what} ({type(exc).__name__}: {lines[0] if lines else 'no detail'}); "
+                     f"run `lssd models verify {model}`")

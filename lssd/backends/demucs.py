@@ -25,7 +25,7 @@ import numpy as np
 
 from lssd.backends.registry import Backend, register
 from lssd.dub.config import DubConfig
-from lssd.errors import BadInputError, LssdError
+from lssd.errors import BadInputError, LssdError, model_load_error
 from lssd.media import resample
 
 STAGE = "separate"
@@ -67,9 +67,8 @@ def _load_model(name: str, folder: Path, device: str):
             warnings.simplefilter("ignore")
             return get_model(name, repo=folder).to(device).eval()
     except (Exception, SystemExit) as exc:
-        detail = (str(exc) if not isinstance(exc, SystemExit) else said.getvalue()).strip().splitlines()
-        raise LssdError(f"{STAGE}: could not load Demucs model '{name}' from {folder} ({type(exc).__name__}: "
-                        f"{detail[0] if detail else 'no detail'}); run `lssd models verify {name}`") from None
+        detail = said.getvalue() if isinstance(exc, SystemExit) else None  # demucs exits after printing why
+        raise model_load_error(STAGE, f"Demucs model '{name}' from {folder}", name, exc, detail) from None
 
 
 class DemucsSeparator:

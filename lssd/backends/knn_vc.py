@@ -22,7 +22,7 @@ import numpy as np
 
 from lssd.backends.registry import Backend, register
 from lssd.dub.config import DubConfig
-from lssd.errors import LssdError
+from lssd.errors import LssdError, model_load_error
 from lssd.media import resample
 
 MIN_REFERENCE_S = 10.0
@@ -122,9 +122,7 @@ def _load(cfg: DubConfig) -> KnnVcConverter:
     except LssdError:
         raise
     except Exception as exc:  # a corrupt or foreign file: one sentence, not a library traceback
-        raise LssdError(f"{STAGE}: could not load kNN-VC from the model store ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); "
-                        f"run `lssd models verify {entry.name}`") from None
+        raise model_load_error(STAGE, "kNN-VC from the model store", entry.name, exc) from None
 
 
 register(

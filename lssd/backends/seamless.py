@@ -28,7 +28,7 @@ import numpy as np
 from lssd.backends.registry import Backend, register
 from lssd.dub.config import DubConfig
 from lssd.dub.segments import KIND_TRANSLATION, Transcript
-from lssd.errors import BadInputError, LssdError
+from lssd.errors import BadInputError, model_load_error
 from lssd.languages import Language, get_language
 from lssd.media import resample
 
@@ -63,9 +63,8 @@ class SeamlessM4T:
         try:
             self._load(folder)
         except Exception as exc:  # a corrupt or foreign checkpoint: one sentence, not a library traceback
-            detail = str(exc).splitlines()[0] if str(exc) else "no detail"
-            raise LssdError(f"could not load SeamlessM4T v2 '{entry.name}' from {folder} ({type(exc).__name__}: "
-                            f"{detail}); run `lssd models verify {entry.name}`") from None
+            raise model_load_error("translate", f"SeamlessM4T v2 '{entry.name}' from {folder}", entry.name,
+                                   exc) from None
 
     def _load(self, folder: Path) -> None:
         import torch

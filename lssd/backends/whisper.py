@@ -28,7 +28,7 @@ import numpy as np
 from lssd.backends.registry import Backend, register
 from lssd.dub.config import DubConfig
 from lssd.dub.segments import Segment, Transcript, Word
-from lssd.errors import BadInputError, LssdError
+from lssd.errors import BadInputError, LssdError, model_load_error
 from lssd.languages import get_language
 from lssd.media import resample
 
@@ -149,10 +149,7 @@ def _load_model(checkpoint: Path, device: str):
     try:
         model = whisper.load_model(str(checkpoint), device=device, download_root=str(checkpoint.parent))
     except Exception as exc:  # a corrupt or foreign checkpoint, or no such device: one sentence
-        detail = str(exc).strip().splitlines()
-        raise LssdError(f"{STAGE}: could not load the Whisper checkpoint {checkpoint} ({type(exc).__name__}: "
-                        f"{detail[0] if detail else 'no detail'}); run `lssd models verify "
-                        f"{checkpoint.parent.name}`") from None
+        raise model_load_error(STAGE, f"the Whisper checkpoint {checkpoint}", checkpoint.parent.name, exc) from None
     # Loaded from a path, whisper does not know which model this is and times words with every head of
     # the upper half; the checkpoint's file name (large-v3.pt, ...) finds its tuned heads.
     heads = whisper._ALIGNMENT_HEADS.get(checkpoint.stem)
