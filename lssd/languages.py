@@ -20,10 +20,6 @@ class Language:
     syllables_per_second: float  # typical speaking rate, for pseudo-text of fitting length
     aliases: tuple[str, ...] = ()
 
-    @property
-    def track_title(self) -> str:
-        return self.name
-
 
 LANGUAGES: tuple[Language, ...] = (
     Language("en", "eng", "English", "en", "eng", 6.2),

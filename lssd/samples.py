@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lssd.dsp.testsignals import espeak
 from lssd.media import SAMPLE_RATE, atomic_output, read_audio, require_tool, write_audio
 
 DEFAULT_LINES = (
@@ -31,12 +32,7 @@ class SampleClip:
 
 def speak(text: str, voice: str = "en", rate: int = 160, pitch: int = 50) -> np.ndarray:
     """espeak-ng speech as mono float32 at SAMPLE_RATE, leading/trailing silence trimmed."""
-    espeak = require_tool("espeak-ng")
-    with tempfile.TemporaryDirectory(prefix="lssd-espeak-") as tmp:
-        wav = Path(tmp) / "s.wav"
-        subprocess.run([espeak, "-v", voice, "-s", str(rate), "-p", str(pitch), "-w", str(wav), text],
-                       check=True, capture_output=True)
-        audio = read_audio(wav, SAMPLE_RATE, mono=True)[0]
+    audio = espeak(text, voice, pitch=pitch, speed=rate)
     active = np.flatnonzero(np.abs(audio) > 1e-3)
     return audio[active[0] : active[-1] + 1] if active.size else audio
 

@@ -27,7 +27,6 @@ from lssd.languages import Language
 from lssd.media import read_audio, require_tool, write_audio, write_json
 
 NAME = "align"
-PER_LANGUAGE = True
 FADE_S = 0.015
 TRIM_SEARCH_FRACTION = 0.35  # look for the quietest cut point in this last fraction of what fits
 

@@ -83,6 +83,3 @@ class ClipContext:
     def original_speech(self, start: float, end: float) -> np.ndarray:
         a, b = int(round(start * self.sr)), int(round(end * self.sr))
         return self.vocals_mono[max(a, 0) : max(b, 0)]
-
-    def translation_by_code(self, iso3: str) -> Translation:
-        return Translation.load(self.workdir.root / "translate" / iso3 / "translation.json")

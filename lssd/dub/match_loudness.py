@@ -15,7 +15,6 @@ from lssd.languages import Language
 from lssd.media import write_audio, write_json
 
 NAME = "match-loudness"
-PER_LANGUAGE = True
 
 
 def settings(cfg, lang: Language) -> dict:

@@ -35,13 +35,12 @@ from lssd.dub.config import STAGES, DubConfig
 from lssd.dub.context import ClipContext
 from lssd.dub.workdir import Workdir, fingerprint, make_key
 from lssd.errors import BadInputError
-from lssd.languages import Language
+from lssd.languages import Language, get_language
 from lssd.media import MediaInfo, probe, read_json, write_json
 
 STAGE_VERSION = 1  # bump to invalidate every cache when an algorithm changes
 GLOBAL_STAGES: tuple[ModuleType, ...] = (separate, transcribe)
 LANGUAGE_STAGES: tuple[ModuleType, ...] = (translate, synthesize, align, voice_convert, match_loudness)
-MODULES = {m.NAME: m for m in (*GLOBAL_STAGES, *LANGUAGE_STAGES, remux)}
 
 Reporter = Callable[[str, str, dict], None]  # (event, label, info): "start" | "skip" | "done"
 
@@ -186,9 +185,10 @@ def build_sidecar(ctx: ClipContext, records: dict) -> dict:
         iso = t["language"]
         if not ctx.transcript.segments:
             continue
-        translation = ctx.translation_by_code(iso)
-        placements = {p["id"]: p for p in read_json(ctx.workdir.root / "align" / iso / "alignment.json")["placements"]}
-        loud = read_json(ctx.workdir.root / "match-loudness" / iso / "loudness.json")["segments"]
+        lang = get_language(iso)
+        translation = ctx.translation(lang)
+        placements = {p["id"]: p for p in ctx.alignment(lang)["placements"]}
+        loud = read_json(ctx.path("match-loudness", "loudness.json", lang))["segments"]
         per_lang[iso] = (translation, placements, loud)
     segments = []
     for seg in ctx.transcript.segments:

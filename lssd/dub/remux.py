@@ -23,7 +23,6 @@ from lssd.media import atomic_output, require_tool, write_audio
 from lssd.subtitles import Cue, write_srt
 
 NAME = "remux"
-PER_LANGUAGE = False
 LIMIT = 0.98  # soft-limit threshold: summed speech + background must not clip
 AUDIO_CODECS = {"mkv": ("flac", None), "mka": ("flac", None), "mp4": ("aac", "192k")}  # codec, bitrate
 SUBTITLE_CODECS = {"mkv": "srt", "mka": "srt", "mp4": "mov_text"}

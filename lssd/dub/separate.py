@@ -11,7 +11,6 @@ from lssd.errors import BadInputError
 from lssd.media import decode_audio, write_audio
 
 NAME = "separate"
-PER_LANGUAGE = False
 MAX_BACKGROUND_MISMATCH_S = 1.0
 
 

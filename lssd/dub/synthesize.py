@@ -8,7 +8,6 @@ from lssd.languages import Language
 from lssd.media import read_audio, resample, write_audio
 
 NAME = "synthesize"
-PER_LANGUAGE = True
 
 
 def settings(cfg, lang: Language) -> dict:

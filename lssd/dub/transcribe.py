@@ -11,7 +11,6 @@ from lssd.dub.workdir import fingerprint
 from lssd.errors import BadInputError
 
 NAME = "transcribe"
-PER_LANGUAGE = False
 
 
 def settings(cfg) -> dict:

@@ -12,7 +12,6 @@ from lssd.languages import Language
 from lssd.media import write_audio
 
 NAME = "translate"
-PER_LANGUAGE = True
 
 
 def settings(cfg, lang: Language) -> dict:

@@ -10,8 +10,6 @@ from lssd.languages import Language
 from lssd.media import write_json, write_audio
 
 NAME = "voice-convert"
-PER_LANGUAGE = True
-REFERENCE_PAD_S = 0.0
 
 
 def settings(cfg, lang: Language) -> dict:

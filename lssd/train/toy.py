@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from lssd.dsp.testsignals import espeak
 from lssd.errors import BadInputError
 from lssd.languages import get_language
 
@@ -100,16 +101,9 @@ def toy_titles(n_titles: int = 4) -> list[ToyTitle]:
     return titles
 
 
-def _speech(text: str, lang: str, tmp: Path) -> np.ndarray:
+def _speech(text: str, lang: str) -> np.ndarray:
     """espeak-ng speech at SAMPLE_RATE, mono float32."""
-    import librosa
-
-    wav = tmp / "say.wav"
-    voice = get_language(lang).espeak_voice
-    subprocess.run(["espeak-ng", "-v", voice, "-s", "160", "-w", str(wav), text], check=True,
-                   capture_output=True)
-    audio, sr = sf.read(wav, dtype="float32")
-    return librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE)
+    return espeak(text, get_language(lang).espeak_voice)
 
 
 def shot_tone_hz(title_index: int, shot: int) -> float:
@@ -130,12 +124,12 @@ def _background(title: ToyTitle, index: int, rng: np.random.Generator) -> np.nda
     return out
 
 
-def _language_track(title: ToyTitle, lang: str, bg: np.ndarray, tmp: Path) -> np.ndarray:
+def _language_track(title: ToyTitle, lang: str, bg: np.ndarray) -> np.ndarray:
     t = np.arange(bg.size) / SAMPLE_RATE
     out = bg + PILOT_AMPLITUDE * np.sin(2 * np.pi * PILOT_HZ[lang] * t).astype(np.float32)
     start = 0.0
     for k, d in enumerate(title.shots):
-        speech = _speech(SENTENCES[lang][k % len(SENTENCES[lang])], lang, tmp)
+        speech = _speech(SENTENCES[lang][k % len(SENTENCES[lang])], lang)
         a = int(round((start + 0.3) * SAMPLE_RATE))
         seg = speech[: max(0, bg.size - a)]
         out[a:a + seg.size] += 0.6 * seg
@@ -182,7 +176,7 @@ def write_title(title: ToyTitle, index: int, out_dir: Path, size: tuple[int, int
                "-filter_complex", _video_graph(title, index, size)]
         for i, lang in enumerate(title.languages):
             wav = tmp / f"a{i}.wav"
-            sf.write(wav, _language_track(title, lang, bg, tmp), SAMPLE_RATE, subtype="PCM_16")
+            sf.write(wav, _language_track(title, lang, bg), SAMPLE_RATE, subtype="PCM_16")
             cmd += ["-i", str(wav)]
         cmd += ["-map", "[v]"]
         for i in range(len(title.languages)):
