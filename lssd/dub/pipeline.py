@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 
-from lssd import __version__
+from lssd import __version__, sidecar
 from lssd.backends import registry
 from lssd.dub import (
     align,
@@ -93,7 +93,7 @@ class Pipeline:
         wd = Workdir(workdir or default_workdir(input_path, output))
         ctx = ClipContext(input_path=input_path, info=info, cfg=self.cfg, workdir=wd)
         ctx.output = output
-        result = DubResult(output=output, sidecar=sidecar_path(output), workdir=wd.root)
+        result = DubResult(output=output, sidecar=sidecar.path_for(output), workdir=wd.root)
         force = force or set()
         records: dict[str, dict] = {}
 
@@ -167,19 +167,15 @@ class Pipeline:
         result.notices = list(ctx.notices)
         result.backends = {k: v.get("backend", "") for k, v in records.items() if v}
         if final:
-            write_json(result.sidecar, build_sidecar(ctx, records))
+            sidecar.write(result.sidecar, build_sidecar(ctx, records))
         return result
-
-
-def sidecar_path(output: Path) -> Path:
-    return output.with_name(f"{output.stem}.lssd.json")
 
 
 def build_sidecar(ctx: ClipContext, records: dict) -> dict:
     """Everything a researcher needs to trust or filter a synthetic dub: texts, times, stretch ratios,
     loudness before/after, and per-stage provenance (backend, versions, model hashes, settings)."""
     remux_record = records["remux"]
-    targets = [t for t in remux_record["tracks"] if t["kind"] != "original"]
+    targets = [t for t in remux_record["tracks"] if t["kind"] != sidecar.KIND_ORIGINAL]
     per_lang = {}
     for t in targets:
         iso = t["language"]
@@ -205,7 +201,7 @@ def build_sidecar(ctx: ClipContext, records: dict) -> dict:
             }
         segments.append(entry)
     return {
-        "format": "lssd-dub/1",
+        "format": sidecar.FORMAT,
         "lssd_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "input": {"path": str(ctx.input_path), "fingerprint": fingerprint(ctx.input_path),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lssd import sidecar
 from lssd.dub.context import ClipContext
 from lssd.dub.segments import KIND_PSEUDO
 from lssd.errors import BadInputError, LssdError
@@ -40,7 +41,7 @@ def choose(ctx: ClipContext, lang=None) -> None:
 class Track:
     language: str  # iso3
     title: str
-    kind: str  # "original" | "synthetic-dub"
+    kind: str  # sidecar.KIND_ORIGINAL | sidecar.KIND_SYNTHETIC_DUB
     text_kind: str | None = None  # translation | subtitles | pseudo-text
     wav: Path | None = None
     srt: Path | None = None
@@ -84,7 +85,7 @@ def build_tracks(ctx: ClipContext) -> list[Track]:
     src = ctx.source_language
     src_name = get_language(src).name if _known(src) else "Original"
     out_dir = ctx.workdir.stage_dir(NAME)
-    original = Track(language=src if _known(src) else "und", title=f"{src_name} (original)", kind="original",
+    original = Track(language=src if _known(src) else "und", title=f"{src_name} (original)", kind=sidecar.KIND_ORIGINAL,
                      srt=out_dir / f"{src}.srt")
     write_srt(original.srt, [Cue(s.start, s.end, s.text) for s in ctx.transcript.segments if s.text.strip()])
     tracks = [original]
@@ -92,7 +93,7 @@ def build_tracks(ctx: ClipContext) -> list[Track]:
         if lang.iso3 == src:
             continue
         text_kind = ctx.translation(lang).kind if ctx.transcript.segments else None
-        track = Track(language=lang.iso3, title=track_title(lang, text_kind), kind="synthetic-dub",
+        track = Track(language=lang.iso3, title=track_title(lang, text_kind), kind=sidecar.KIND_SYNTHETIC_DUB,
                       text_kind=text_kind, wav=out_dir / f"{lang.iso3}.wav", srt=out_dir / f"{lang.iso3}.srt")
         write_audio(track.wav, dub_track(ctx, lang), ctx.sr)
         write_srt(track.srt, _cues(ctx, lang))
@@ -141,7 +142,7 @@ def mux(ctx: ClipContext, tracks: list[Track], output: Path) -> None:
     title_key = "handler_name" if container == "mp4" else "title"
     for i, t in enumerate(tracks):
         cmd += [f"-metadata:s:a:{i}", f"language={t.language}", f"-metadata:s:a:{i}", f"{title_key}={t.title}"]
-        cmd += [f"-disposition:a:{i}", "default+original" if t.kind == "original" else "dub"]
+        cmd += [f"-disposition:a:{i}", "default+original" if t.kind == sidecar.KIND_ORIGINAL else "dub"]
     for i, t in enumerate(subs):
         cmd += [f"-metadata:s:s:{i}", f"language={t.language}",
                 f"-metadata:s:s:{i}", f"{title_key}={t.title.replace('(original)', '(original subtitles)')}"]
@@ -176,10 +177,6 @@ def run(ctx: ClipContext, lang=None, selection=None) -> dict:
         "provenance": {"tool": ffmpeg_version(), "audio_codec": AUDIO_CODECS[container_for(ctx)][0]},
         "label": "ffmpeg stream copy of the original video and audio; dubs as " + AUDIO_CODECS[container_for(ctx)][0],
         "output": str(output),
-        "tracks": [
-            {"audio_index": i, "language": t.language, "kind": t.kind, "title": t.title, "text_kind": t.text_kind,
-             "is_translation": t.text_kind != KIND_PSEUDO if t.kind != "original" else None}
-            for i, t in enumerate(tracks)
-        ],
+        "tracks": [sidecar.track_entry(i, t.language, t.kind, t.title, t.text_kind) for i, t in enumerate(tracks)],
         "srt": srt_paths,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lssd import sidecar
 from lssd.media import read_json, write_json
 
 
@@ -47,9 +48,9 @@ class Transcript:
 
 
 # What a per-language text is: a sidecar and a track title must never call pseudo-text a translation.
-KIND_TRANSLATION = "translation"
-KIND_SUBTITLES = "subtitles"
-KIND_PSEUDO = "pseudo-text"
+KIND_TRANSLATION = sidecar.TEXT_TRANSLATION
+KIND_SUBTITLES = sidecar.TEXT_SUBTITLES
+KIND_PSEUDO = sidecar.TEXT_PSEUDO
 
 
 @dataclass

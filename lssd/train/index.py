@@ -46,14 +46,13 @@ from typing import Any
 
 import pandas as pd
 
+from lssd import sidecar
 from lssd.errors import BadInputError
 from lssd.languages import get_language
 
 log = logging.getLogger(__name__)
 
 INDEX_FORMAT = "lssd-shots/1"
-SIDECAR_FORMAT = "lssd-dub/"
-SIDECAR_SUFFIX = ".lssd.json"
 MEDIA_SUFFIXES = (".mkv", ".mp4", ".mov", ".m4v", ".webm")
 COLUMNS = (
     "shot_id", "title_id", "title_idx", "shot_idx", "media_path", "video_stream", "audio_languages",
@@ -87,25 +86,9 @@ def find_media(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
 
 
-def sidecar_path(media: Path) -> Path:
-    """``clip.dub.mkv`` -> ``clip.dub.lssd.json`` (the dubbing pipeline's naming)."""
-    return media.with_name(media.name[: -len(media.suffix)] + SIDECAR_SUFFIX)
-
-
 def read_sidecar(media: Path) -> dict[str, Any] | None:
-    """The pipeline's sidecar if there is one; a malformed one is an error (its labels would lie)."""
-    path = sidecar_path(media)
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BadInputError(f"sidecar {path.name} is not readable JSON ({err})") from None
-    if not isinstance(data, dict) or not str(data.get("format", "")).startswith(SIDECAR_FORMAT):
-        raise BadInputError(f"sidecar {path.name} is not an {SIDECAR_FORMAT}* file")
-    if not isinstance(data.get("tracks", []), list):
-        raise BadInputError(f"sidecar {path.name} has no list of tracks")
-    return data
+    """The pipeline's sidecar if there is one (see :mod:`lssd.sidecar`)."""
+    return sidecar.read(media)
 
 
 def load_language_map(source: dict[str, str] | str | Path | None) -> dict[str, str]:

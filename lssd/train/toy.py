@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from lssd import sidecar
 from lssd.dsp.testsignals import espeak
 from lssd.errors import BadInputError
 from lssd.languages import get_language
@@ -154,13 +155,11 @@ def _sidecar(title: ToyTitle) -> dict:
     for i, lang in enumerate(title.languages):
         original = lang == title.original
         name = get_language(lang).name
-        tracks.append({
-            "audio_index": i, "language": lang,
-            "kind": "original" if original else "synthetic-dub",
-            "is_translation": not original,
-            "title": f"{name} (original)" if original else f"{name} (synthetic dub)",
-        })
-    return {"format": "lssd-dub/1", "source_language": title.original,
+        tracks.append(sidecar.track_entry(
+            i, lang, sidecar.KIND_ORIGINAL if original else sidecar.KIND_SYNTHETIC_DUB,
+            f"{name} (original)" if original else f"{name} (synthetic dub)",
+            None if original else sidecar.TEXT_TRANSLATION))
+    return {"format": sidecar.FORMAT, "source_language": title.original,
             "duration": title.duration, "tracks": tracks}
 
 
@@ -191,8 +190,7 @@ def write_title(title: ToyTitle, index: int, out_dir: Path, size: tuple[int, int
         cmd += ["-t", f"{title.duration:.3f}", str(target)]
         subprocess.run(cmd, check=True, capture_output=True)
     if title.sidecar:
-        sidecar = target.with_name(target.name[: -len(target.suffix)] + ".lssd.json")
-        sidecar.write_text(json.dumps(_sidecar(title), indent=2))
+        sidecar.write(sidecar.path_for(target), _sidecar(title))
     return target
 
 
