@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 from lssd.dub.pipeline import Pipeline
 from lssd.languages import parse_langs
 from lssd.samples import make_sample_clip

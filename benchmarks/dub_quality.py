@@ -18,7 +18,7 @@ import numpy as np
 import pyloudnorm
 
 from lssd.dsp.metrics import si_sdr
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 from lssd.dub.pipeline import Pipeline
 from lssd.languages import parse_langs
 from lssd.media import SAMPLE_RATE, decode_audio, probe, read_audio

@@ -22,8 +22,8 @@ import numpy as np
 
 from lssd.backends import registry
 from lssd.dsp import testsignals
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import Segment, Transcript
+from lssd.config import DubConfig
+from lssd.segments import Segment, Transcript
 from lssd.errors import LssdError
 from lssd.languages import get_language
 

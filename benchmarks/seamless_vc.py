@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from lssd.backends import registry
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import Segment, Transcript
+from lssd.config import DubConfig
+from lssd.segments import Segment, Transcript
 from lssd.languages import get_language
 
 SR = 48_000

@@ -46,9 +46,14 @@ def supported_codes() -> str:
     return ", ".join(f"{lang.iso1}/{lang.iso3}" for lang in LANGUAGES)
 
 
+def find(code: str | None) -> Language | None:
+    """The language of a code, or None for an empty or unknown one (tags in the wild are often junk)."""
+    return _BY_CODE.get(code.strip().lower()) if code else None
+
+
 def get_language(code: str) -> Language:
     """Look a language up by ISO 639-1, 639-2/T, 639-2/B or 639-3 code (case-insensitive)."""
-    lang = _BY_CODE.get(code.strip().lower())
+    lang = find(code)
     if lang is None:
         raise BadInputError(f"unknown language code {code!r}; supported: {supported_codes()}")
     return lang

@@ -202,6 +202,14 @@ def read_audio(path: Path, sr: int | None = SAMPLE_RATE, mono: bool = False) -> 
     return np.ascontiguousarray(audio)
 
 
+def pad_or_trim(audio: np.ndarray, n: int) -> np.ndarray:
+    """``audio`` cut or zero-padded at the end to exactly ``n`` samples along its last axis."""
+    have = audio.shape[-1]
+    if have >= n:
+        return audio[..., :n]
+    return np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(0, n - have)])
+
+
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     if orig_sr == target_sr:
         return audio

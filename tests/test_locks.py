@@ -48,7 +48,7 @@ def test_waits_for_a_holder_that_finishes(tmp_path: Path) -> None:
     fd = try_lock(lock)
     assert fd is not None and try_lock(lock) is None
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep(0.5)"])
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
     proc.wait()
     unlock(lock, fd)
     with exclusive(lock, "x", wait=5.0):

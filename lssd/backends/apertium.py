@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from lssd import stages
 from lssd.backends.protocols import TranslationResult
 from lssd.backends.registry import Backend, register
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import KIND_TRANSLATION, Transcript
+from lssd.config import DubConfig
+from lssd.segments import KIND_TRANSLATION, Transcript
 from lssd.errors import BadInputError, LssdError
 from lssd.media import require_tool
-from lssd.languages import Language, get_language
+from lssd.languages import Language, find, get_language
 
 NOT_INSTALLED = "apertium is not installed; run ./install.sh"
 MODE_DIRS = (Path("/usr/share/apertium/modes"), Path("/usr/local/share/apertium/modes"))
@@ -42,11 +43,9 @@ def modes() -> dict[tuple[str, str], str]:
         parts = mode.split("-")
         if len(parts) != 2 or "_" in mode:
             continue
-        try:
-            src, tgt = (get_language(p).iso3 for p in parts)
-        except BadInputError:
-            continue
-        pairs.setdefault((src, tgt), mode)
+        src, tgt = (find(p) for p in parts)
+        if src is not None and tgt is not None:
+            pairs.setdefault((src.iso3, tgt.iso3), mode)
     return pairs
 
 
@@ -160,7 +159,7 @@ def _check(cfg: DubConfig, lang: Language | None) -> str | None:
 
 register(
     Backend(
-        stage="translate",
+        stage=stages.TRANSLATE,
         name="apertium",
         label="Apertium rule-based MT (offline)",
         priority=50,

@@ -23,12 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from lssd import stages
 from lssd.backends.registry import Backend, register
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 from lssd.errors import BadInputError, LssdError, model_load_error
-from lssd.media import resample
+from lssd.media import pad_or_trim, resample
 
-STAGE = "separate"
+STAGE = stages.SEPARATE
 BLOCK_S = 180.0  # seconds per block: 4 stems x 2 channels x 44.1 kHz x 180 s ≈ 250 MB of float32 output
 CROSSFADE_S = 4.0  # seconds shared by consecutive blocks, faded linearly
 OVERLAP = 0.25  # demucs' own default overlap between its segments
@@ -126,7 +127,7 @@ class DemucsSeparator:
             stems = apply_model(self.model, wav[None], shifts=SHIFTS, split=True, overlap=OVERLAP,
                                 device=self.device, progress=False)
         vocals = resample(stems[0, self.vocals_index].float().cpu().numpy(), self.samplerate, sr)
-        return vocals[:, :n] if vocals.shape[1] >= n else np.pad(vocals, ((0, 0), (0, n - vocals.shape[1])))
+        return pad_or_trim(vocals, n)
 
     def provenance(self) -> dict:
         import torch

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from lssd import stages
 from lssd.backends.registry import Backend, register
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 
 
 class DspSeparator:
@@ -61,5 +62,5 @@ def _load(cfg: DubConfig) -> DspSeparator:
     return DspSeparator()
 
 
-register(Backend(stage="separate", name="dsp", label="weights-free DSP separator (VAD-guided spectral mask; fallback)",
+register(Backend(stage=stages.SEPARATE, name="dsp", label="weights-free DSP separator (VAD-guided spectral mask; fallback)",
                  priority=10, fallback=True, load=_load))

@@ -18,8 +18,9 @@ from functools import cache
 import numpy as np
 import soundfile as sf
 
+from lssd import stages
 from lssd.backends.registry import Backend, register
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 from lssd.errors import BadInputError, LssdError
 from lssd.media import require_tool
 from lssd.languages import Language
@@ -136,7 +137,7 @@ def _check(cfg: DubConfig, lang: Language | None) -> str | None:
 
 register(
     Backend(
-        stage="synthesize",
+        stage=stages.SYNTHESIZE,
         name="espeak",
         label="espeak-ng formant TTS",
         priority=10,

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lssd import stages
 from lssd.backends.registry import Backend, register
 from lssd.backends.vad import MAX_SEGMENT, SEGMENT_PAUSE, VAD_SR, hug, speech_spans, to_mono16k
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import Segment, Transcript, Word
+from lssd.config import DubConfig
+from lssd.segments import Segment, Transcript, Word
 from lssd.errors import BadInputError
 from lssd.languages import Language, get_language
 
@@ -110,12 +111,12 @@ def _check(cfg: DubConfig, lang: Language | None) -> str | None:
 def _load(cfg: DubConfig) -> FasterWhisperRecognizer:
     from lssd.store import get_store
 
-    return FasterWhisperRecognizer(get_store().require(MODEL, stage="transcribe", fallback="vad"))
+    return FasterWhisperRecognizer(get_store().require(MODEL, stage=stages.TRANSCRIBE, fallback="vad"))
 
 
 register(
     Backend(
-        stage="transcribe",
+        stage=stages.TRANSCRIBE,
         name="faster-whisper",
         label="faster-whisper, Whisper tiny.en (English only)",
         priority=50,

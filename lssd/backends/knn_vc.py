@@ -20,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from lssd import stages
 from lssd.backends.registry import Backend, register
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 from lssd.errors import LssdError, model_load_error
-from lssd.media import resample
+from lssd.media import pad_or_trim, resample
 
 MIN_REFERENCE_S = 10.0
-STAGE = "voice-convert"
+STAGE = stages.VOICE_CONVERT
 
 
 class KnnVcConverter:
@@ -90,7 +91,7 @@ def _rms(x: np.ndarray) -> float:
 def _fit(wav: np.ndarray, like: np.ndarray) -> np.ndarray:
     """``wav`` at the length and RMS of ``like``, peaks kept inside [-1, 1]."""
     n = like.shape[-1]
-    wav = wav[:n] if wav.size >= n else np.pad(wav, (0, n - wav.size))
+    wav = pad_or_trim(wav, n)
     rms_out, rms_in = _rms(wav), _rms(like)
     if rms_out > 1e-8 and rms_in > 0:
         wav = wav * (rms_in / rms_out)

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from lssd.dub.segments import Transcript
+from lssd.segments import Transcript
 from lssd.languages import Language
 
 
@@ -37,7 +37,7 @@ class Recognizer(Engine, Protocol):
 @dataclass
 class TranslationResult:
     texts: dict[int, str]  # segment id -> target-language text
-    kind: str  # lssd.dub.segments.KIND_*
+    kind: str  # lssd.segments.KIND_*
     speech: dict[int, np.ndarray] = field(default_factory=dict)  # segment id -> mono speech (S2ST/T2ST)
     speech_sr: int = 0
 
@@ -56,6 +56,9 @@ class Synthesizer(Engine, Protocol):
 
 
 class VoiceConverter(Engine, Protocol):
+    min_reference_s: float  # seconds of the speaker the engine needs; the stage adds nearby speech up to this
+    last_info: dict  # statistics of the last ``convert`` call, recorded per segment ({} for none)
+
     def convert(self, speech: np.ndarray, reference: np.ndarray, sr: int) -> np.ndarray:
         """Mono ``speech`` → the same words in the voice of mono ``reference`` (original speaker), same length."""
         ...

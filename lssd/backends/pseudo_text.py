@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lssd import stages
 from lssd.backends.protocols import TranslationResult
 from lssd.backends.registry import Backend, register
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import KIND_PSEUDO, Transcript
+from lssd.config import DubConfig
+from lssd.segments import KIND_PSEUDO, Transcript
 from lssd.languages import Language
 
 FILL = 0.85  # share of a speech segment that is syllables rather than pauses and lengthening
@@ -150,7 +151,7 @@ def _check(cfg: DubConfig, lang: Language | None) -> str | None:
 
 register(
     Backend(
-        stage="translate",
+        stage=stages.TRANSLATE,
         name="pseudo",
         label="pseudo-text (not a translation)",
         priority=0,

@@ -12,18 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
+from lssd import stages
 from lssd.errors import BadInputError, FallbackRefusedError, MissingWeightsError
 from lssd.languages import Language
 
-# stage name -> CLI option that chooses its backend
-STAGE_OPTIONS = {
-    "separate": "separator",
-    "transcribe": "asr",
-    "translate": "translator",
-    "synthesize": "tts",
-    "voice-convert": "vc",
-}
+# stage name -> CLI option that chooses its backend (the stage table's)
+STAGE_OPTIONS = stages.BACKEND_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -73,6 +68,11 @@ def _ensure_loaded() -> None:
     import lssd.backends  # noqa: F401  (registers every built-in backend)
 
 
+def missing_model(backend: Backend, cfg: DubConfig) -> str | None:
+    """The catalog model ``backend`` needs whose weights (or required models) are not in the store."""
+    return backend.model_name(cfg) if _missing_weights(backend, cfg) is not None else None
+
+
 def _missing_weights(backend: Backend, cfg: DubConfig) -> MissingWeightsError | None:
     model = backend.model_name(cfg)
     if model is None:
@@ -118,7 +118,7 @@ def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None
         missing = _missing_weights(backend, cfg)
         if missing is not None:
             raise missing
-        reason = _unusable(backend, cfg, lang, has_text)
+        reason = why_unusable(backend, cfg, lang, has_text)
         if reason:
             raise BadInputError(f"{stage}: backend '{choice}' cannot be used: {reason}")
         _refuse_fallback(backend, cfg, lang)
@@ -131,7 +131,7 @@ def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None
             missing_models.append(model)
             skipped.append(f"'{backend.name}': model '{model}' is not in the model store")
             continue
-        reason = _unusable(backend, cfg, lang, has_text)
+        reason = why_unusable(backend, cfg, lang, has_text)
         if reason:
             skipped.append(f"'{backend.name}': {reason}")
             continue
@@ -146,7 +146,9 @@ def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None
     raise BadInputError(f"{stage}: no usable backend{where} ({'; '.join(skipped) or 'none registered'})")
 
 
-def _unusable(backend: Backend, cfg: DubConfig, lang: Language | None, has_text: bool) -> str | None:
+def why_unusable(backend: Backend, cfg: DubConfig, lang: Language | None = None, has_text: bool = True) -> str | None:
+    """Why ``backend`` cannot serve this stage (weights aside: see :func:`missing_model`), or None.
+    ``lang`` None asks only what is known before a target language is."""
     needs_text = backend.needs_text(cfg) if callable(backend.needs_text) else backend.needs_text
     if needs_text and not has_text:
         return "the transcript has no text (the speech was located, not transcribed)"

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from lssd import stages
 from lssd.backends.registry import Backend, register
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import KIND_TRANSLATION, Transcript
+from lssd.config import DubConfig
+from lssd.segments import KIND_TRANSLATION, Transcript
 from lssd.errors import BadInputError, model_load_error
-from lssd.languages import Language, get_language
+from lssd.languages import Language, find, get_language
 from lssd.media import resample
 
 SPEECH_SR = 16_000  # the model's input and output rate
@@ -55,7 +56,7 @@ class SeamlessM4T:
 
         store = get_store()
         entry = store.entry(name)
-        folder = store.require(entry.name, stage="translate")
+        folder = store.require(entry.name, stage=stages.TRANSLATE)
         self.name = entry.name
         self.device = device
         self.licence_notice = entry.licence_notice()
@@ -63,7 +64,7 @@ class SeamlessM4T:
         try:
             self._load(folder)
         except Exception as exc:  # a corrupt or foreign checkpoint: one sentence, not a library traceback
-            raise model_load_error("translate", f"SeamlessM4T v2 '{entry.name}' from {folder}", entry.name,
+            raise model_load_error(stages.TRANSLATE, f"SeamlessM4T v2 '{entry.name}' from {folder}", entry.name,
                                    exc) from None
 
     def _load(self, folder: Path) -> None:
@@ -223,10 +224,8 @@ def _check_translate(cfg: DubConfig, lang: Language | None) -> str | None:
         return f"{cfg.seamless_model} does not speak {lang.name} ({lang.seamless})"
     if cfg.seamless_mode == "t2st":
         source = cfg.source_language
-        try:
-            code = get_language(source).seamless if source and source != "und" else None
-        except BadInputError:
-            code = None
+        known = find(source)
+        code = known.seamless if known else None
         if code is None or code not in text_langs:
             return (f"T2ST needs a source language {cfg.seamless_model} reads, not {source or 'unknown'} "
                     "(--seamless-mode s2st translates the speech instead)")
@@ -247,7 +246,7 @@ LABEL = "SeamlessM4T v2 (text or speech → speech)"
 
 register(
     Backend(
-        stage="translate",
+        stage=stages.TRANSLATE,
         name="seamless",
         label=LABEL,
         priority=90,
@@ -260,7 +259,7 @@ register(
 )
 register(
     Backend(
-        stage="synthesize",
+        stage=stages.SYNTHESIZE,
         name="seamless",
         label=LABEL,
         priority=90,

@@ -12,23 +12,22 @@ from pathlib import Path
 
 import numpy as np
 
+from lssd import stages
 from lssd.backends.protocols import TranslationResult
 from lssd.backends.registry import Backend, register
 from lssd.backends.vad import hug, speech_spans, to_mono16k
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import KIND_SUBTITLES, Segment, Transcript
+from lssd.config import DubConfig
+from lssd.segments import KIND_SUBTITLES, Segment, Transcript
 from lssd.errors import BadInputError
-from lssd.languages import Language, get_language
+from lssd.languages import Language, find, get_language
 from lssd.subtitles import Cue, read_subtitles, speech_text
 
 
 def language_from_name(path: Path) -> str | None:
     """``movie.en.srt`` / ``movie.spa.vtt`` → ISO 639-2/T, the usual way players tag sidecar files."""
     tag = Path(path).suffixes[-2:-1]
-    try:
-        return get_language(tag[0].lstrip(".")).iso3 if tag else None
-    except BadInputError:
-        return None
+    lang = find(tag[0].lstrip(".")) if tag else None
+    return lang.iso3 if lang else None
 
 
 def _sha256(path: Path) -> str:
@@ -118,7 +117,7 @@ def _check_target(cfg: DubConfig, lang: Language | None) -> str | None:
 
 register(
     Backend(
-        stage="transcribe",
+        stage=stages.TRANSCRIBE,
         name="subtitles",
         label="subtitles of the original speech (text and timing)",
         priority=100,
@@ -129,7 +128,7 @@ register(
 )
 register(
     Backend(
-        stage="translate",
+        stage=stages.TRANSLATE,
         name="subtitles",
         label="target-language subtitles (human translation)",
         priority=100,

@@ -12,8 +12,9 @@ from importlib.metadata import version
 
 import numpy as np
 
+from lssd import stages
 from lssd.backends.registry import Backend, register
-from lssd.dub.segments import Segment, Transcript
+from lssd.segments import Segment, Transcript
 from lssd.languages import get_language
 from lssd.media import resample
 
@@ -106,7 +107,7 @@ def _iso3(language: str | None) -> str:
 
 register(
     Backend(
-        stage="transcribe",
+        stage=stages.TRANSCRIBE,
         name="vad",
         label="Silero VAD spans without text (fallback)",
         priority=5,

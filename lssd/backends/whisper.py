@@ -25,14 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from lssd import stages
 from lssd.backends.registry import Backend, register
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import Segment, Transcript, Word
+from lssd.config import DubConfig
+from lssd.segments import Segment, Transcript, Word
 from lssd.errors import BadInputError, LssdError, model_load_error
-from lssd.languages import get_language
+from lssd.languages import find, get_language
 from lssd.media import resample
 
-STAGE = "transcribe"
+STAGE = stages.TRANSCRIBE
 SAMPLE_RATE = 16_000  # what Whisper listens at
 SEGMENT_PAUSE = 0.6  # seconds of silence between words that always end a segment
 SENTENCE_PAUSE = 0.3  # ... that end one where Whisper ended a segment (usually a sentence)
@@ -60,10 +61,8 @@ def whisper_code(language: str | None) -> str | None:
 
 def iso3(code: str) -> str:
     """Whisper's code → ISO 639-2/T; a language lssd does not know keeps Whisper's code, for the pipeline to report."""
-    try:
-        return get_language(code).iso3
-    except BadInputError:
-        return code
+    lang = find(code)
+    return lang.iso3 if lang else code
 
 
 def loudest_window(audio: np.ndarray, seconds: float = DETECT_S, sr: int = SAMPLE_RATE) -> np.ndarray:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from lssd import stages
 from lssd.backends.registry import Backend, register
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 
 
 class WorldVoiceConverter:
@@ -56,6 +57,7 @@ class NoVoiceConversion:
 
     def __init__(self) -> None:
         self.last_info: dict = {"note": "no voice conversion"}
+        self.min_reference_s = 0.0
 
     def convert_with_info(self, speech: Any, reference: Any, sr: int) -> tuple[Any, dict]:
         import numpy as np
@@ -77,7 +79,7 @@ def _load_none(cfg: DubConfig) -> NoVoiceConversion:
     return NoVoiceConversion()
 
 
-register(Backend(stage="voice-convert", name="world", label="WORLD F0 + spectral-envelope matching (offline)",
+register(Backend(stage=stages.VOICE_CONVERT, name="world", label="WORLD F0 + spectral-envelope matching (offline)",
                  priority=10, load=_load_world))
-register(Backend(stage="voice-convert", name="none", label="no voice conversion (fallback)", priority=0,
+register(Backend(stage=stages.VOICE_CONVERT, name="none", label="no voice conversion (fallback)", priority=0,
                  fallback=True, load=_load_none))

@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from lssd.errors import BadInputError, LssdError
-from lssd.media import resample
+from lssd.media import pad_or_trim, resample
 
 MATCHERING_RATE = 44_100
 MIN_SECONDS = 0.1  # matchering needs 4096 samples (0.093 s at 44.1 kHz) per input
@@ -52,5 +52,5 @@ def matchering_match(x: np.ndarray, reference: np.ndarray, sr: int) -> np.ndarra
         data, out_sr = sf.read(str(out), dtype="float32", always_2d=True)
     y = resample(data.T, out_sr, sr)
     y = y.mean(axis=0, keepdims=True) if a.shape[0] == 1 else y[: a.shape[0]]
-    y = y[:, : a.shape[1]] if y.shape[1] >= a.shape[1] else np.pad(y, ((0, 0), (0, a.shape[1] - y.shape[1])))
+    y = pad_or_trim(y, a.shape[1])
     return y.astype(np.float32).reshape(np.shape(x))

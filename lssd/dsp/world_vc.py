@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lssd.errors import BadInputError
+from lssd.media import pad_or_trim
 from lssd.media import resample as _resample
 
 WORLD_RATE = 24_000
@@ -234,7 +235,7 @@ def _resynthesise(xw: np.ndarray, rate: int, src: _Analysis, ref: _Analysis, set
     sp = warp_frequency(src.sp, alpha) * 10 ** (tilt / 10)
     ap = np.clip(warp_frequency(ap, alpha), 0.0, 1.0)
     y = pw.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), rate, FRAME_PERIOD_MS)
-    y = _fit_length(y, xw.size)
+    y = pad_or_trim(y, xw.size)
     return y, {"f0_std_ratio": ratio, "warp": alpha, "tilt_db_per_octave": slope}
 
 
@@ -253,17 +254,13 @@ def _aperiodicity(x: np.ndarray, rate: int, f0: np.ndarray, fft_size: int) -> np
     return ap[left] * (1 - w) + ap[right] * w
 
 
-def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
-    return y[:n] if y.size >= n else np.pad(y, (0, n - y.size))
-
-
 def _restore_band(y: np.ndarray, x: np.ndarray, sr: int, rate: int) -> np.ndarray:
     """Back to ``sr``; above the working band, add the input's own content (the exact complement of the
     resampling round trip, so an identity conversion would return the input)."""
     if sr == rate:
         return y
-    low = _fit_length(resample(y, rate, sr), x.size)
-    roundtrip = _fit_length(resample(resample(x, sr, rate), rate, sr), x.size)
+    low = pad_or_trim(resample(y, rate, sr), x.size)
+    roundtrip = pad_or_trim(resample(resample(x, sr, rate), rate, sr), x.size)
     return low + (x - roundtrip)
 
 

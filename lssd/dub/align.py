@@ -22,21 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
-from lssd.dub.context import ClipContext
+from lssd import stages
+from lssd.dub.context import ALIGNMENT, ClipContext, segment_file
 from lssd.languages import Language
-from lssd.media import read_audio, require_tool, write_audio, write_json
+from lssd.media import pad_or_trim, read_audio, require_tool, write_audio, write_json
 
-NAME = "align"
+NAME = stages.ALIGN
 FADE_S = 0.015
 TRIM_SEARCH_FRACTION = 0.35  # look for the quietest cut point in this last fraction of what fits
 
 
-def settings(cfg, lang: Language) -> dict:
+def settings(cfg, lang: Language | None = None) -> dict:
     return {"min_ratio": cfg.min_ratio, "max_ratio": cfg.max_ratio, "min_gap": cfg.min_gap, "engine": "rubberband-r3"}
-
-
-def choose(ctx: ClipContext, lang: Language) -> None:
-    return None
 
 
 @dataclass
@@ -72,7 +69,7 @@ def stretch(audio: np.ndarray, sr: int, duration: float) -> np.ndarray:
     """Time-stretch mono audio to ``duration`` seconds with Rubber Band (pitch kept), sample-exact."""
     n_out = int(round(duration * sr))
     if abs(n_out - audio.shape[-1]) <= 1:
-        return _fit_length(audio, n_out)
+        return pad_or_trim(audio, n_out)
     rubberband = require_tool("rubberband")
     with tempfile.TemporaryDirectory(prefix="lssd-align-") as tmp:
         src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
@@ -80,11 +77,7 @@ def stretch(audio: np.ndarray, sr: int, duration: float) -> np.ndarray:
         cmd = [rubberband, "-3", "-q", "-D", f"{n_out / sr:.6f}", str(src), str(dst)]
         subprocess.run(cmd, check=True, capture_output=True)
         out = read_audio(dst, sr, mono=True)[0]
-    return _fit_length(out, n_out)
-
-
-def _fit_length(audio: np.ndarray, n: int) -> np.ndarray:
-    return audio[:n] if audio.shape[-1] >= n else np.pad(audio, (0, n - audio.shape[-1]))
+    return pad_or_trim(out, n_out)
 
 
 def quietest_cut(audio: np.ndarray, sr: int, max_len: int) -> int:
@@ -113,7 +106,7 @@ def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
     all_segments = ctx.transcript.segments
     placements: list[Placement] = []
     for seg in ctx.dubbed_segments():
-        audio = ctx.segment_audio("synthesize", lang, seg.id)
+        audio = ctx.segment_audio(stages.SYNTHESIZE, lang, seg.id)
         if audio is None or audio.size == 0:
             continue
         following = [s.start for s in all_segments if s.start >= seg.end]
@@ -128,13 +121,13 @@ def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
             trimmed = (out.shape[-1] - cut) / sr
             out = fade_out(out[:cut], sr)
         end = seg.start + out.shape[-1] / sr
-        write_audio(out_dir / f"{seg.id:04d}.wav", out, sr)
+        write_audio(out_dir / segment_file(seg.id), out, sr)
         placements.append(Placement(
             id=seg.id, start=seg.start, end=round(end, 4), span_start=seg.start, span_end=seg.end,
             synth_duration=round(synth, 4), ratio=round(ratio, 4), policy=policy,
             borrowed_s=round(max(0.0, end - seg.end), 4), trimmed_s=round(trimmed, 4),
         ))
-    write_json(out_dir / "alignment.json", {"placements": [asdict(p) for p in placements]})
+    write_json(out_dir / ALIGNMENT, {"placements": [asdict(p) for p in placements]})
     counts = {p: sum(pl.policy == p for pl in placements) for p in ("fit", "short", "borrowed", "trimmed")}
     return {"backend": "rubberband", "label": "Rubber Band R3 time-stretch, bounded ratio",
             "provenance": {"tool": _rubberband_version()}, "policies": counts}

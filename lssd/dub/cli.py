@@ -14,32 +14,19 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lssd.dub.config import STAGES, DubConfig
+from lssd import stages
+from lssd.config import CONTAINERS, EQ_MODES, PROFILES, SEAMLESS_MODES, DubConfig, default
 from lssd.errors import BadInputError
 from lssd.languages import get_language, parse_langs
 
 console = Console(stderr=True)
 
 
-class Container(str, Enum):
-    mkv = "mkv"
-    mp4 = "mp4"
-
-
-class Eq(str, Enum):
-    builtin = "builtin"
-    matchering = "matchering"
-    none = "none"
-
-
-class Profile(str, Enum):
-    offline = "offline"
-    paper = "paper"
-
-
-class SeamlessMode(str, Enum):
-    t2st = "t2st"
-    s2st = "s2st"
+# choices shown by --help, from the config's own lists of allowed values
+Container = Enum("Container", {c: c for c in CONTAINERS}, type=str)
+Eq = Enum("Eq", {c: c for c in EQ_MODES}, type=str)
+Profile = Enum("Profile", {c: c for c in PROFILES}, type=str)
+SeamlessMode = Enum("SeamlessMode", {c: c for c in SEAMLESS_MODES}, type=str)
 
 
 def parse_subtitles(specs: list[str]) -> dict[str, Path]:
@@ -101,19 +88,18 @@ class RichReporter:
 def _run(input: Path, langs: str, output: Path | None, workdir: Path | None, until: str | None, force: bool,
          cfg_kwargs: dict) -> None:
     from lssd.dub.pipeline import Pipeline
-    from lssd.dub.profiles import apply_profile
 
-    cfg = DubConfig(langs=parse_langs(langs), **cfg_kwargs)
-    cfg, deviations = apply_profile(cfg)
-    for line in deviations:
+    reporter = RichReporter()
+    pipeline = Pipeline(DubConfig(langs=parse_langs(langs), **cfg_kwargs), reporter)
+    for line in pipeline.deviations:
         console.print(f"[yellow]paper profile deviation:[/] {line}")
     forced = ({"all"} if until is None else {until}) if force else set()
-    with RichReporter() as reporter:
-        result = Pipeline(cfg, reporter).run(input, output=output, workdir=workdir, until=until, force=forced)
+    with reporter:
+        result = pipeline.run(input, output=output, workdir=workdir, until=until, force=forced)
     console.print(reporter.table())
     for notice in result.notices:
         console.print(f"[yellow]notice:[/] {notice}")
-    if until in (None, "remux"):
+    if until in (None, stages.REMUX):
         console.print(f"[bold green]wrote[/] {result.output} and {result.sidecar.name}")
     else:
         console.print(f"[bold green]{until} done[/] in {result.workdir}")
@@ -136,22 +122,18 @@ def _command(stage: str | None):
         source_lang: str | None = typer.Option(None, help="Language of the original speech [default: detected]"),
         strict: bool = typer.Option(False, help="Refuse labelled fallbacks (and, with --profile paper, deviations)."),
         force: bool = typer.Option(False, help="Recompute instead of reusing cached stages."),
-        profile: Profile = typer.Option(Profile.offline, help="offline: best available here; paper: the paper's models."),
-        container: Container = typer.Option(Container.mkv, help="Container for video inputs (audio-only → .mka)."),
-        eq: Eq = typer.Option(Eq.builtin, help="EQ matching: builtin, matchering (GPL-3.0 extra), none."),
-        min_ratio: float = typer.Option(0.7, help="Smallest stretch ratio (placed/synthesised duration)."),
-        max_ratio: float = typer.Option(1.5, help="Largest stretch ratio."),
-        separator_model: str = typer.Option("htdemucs", help="Demucs model: htdemucs, mdx_extra, mdx_extra_q."),
-        asr_model: str = typer.Option("large-v3", help="openai-whisper model name."),
-        seamless_model: str = typer.Option("seamless-m4t-v2-large", help="SeamlessM4T v2 catalog model."),
-        seamless_mode: SeamlessMode = typer.Option(SeamlessMode.t2st, help="t2st (text→speech) or s2st (speech→speech)."),
-        vc_model: str = typer.Option("knn-vc", help="Neural voice-conversion catalog model."),
-        device: str = typer.Option("auto", help="auto, cpu or cuda."),
+        profile: Profile = typer.Option(Profile(default("profile")), help="offline: best available here; paper: the paper's models."),
+        container: Container = typer.Option(Container(default("container")), help="Container for video inputs (audio-only → .mka)."),
+        eq: Eq = typer.Option(Eq(default("eq")), help="EQ matching: builtin, matchering (GPL-3.0 extra), none."),
+        min_ratio: float = typer.Option(default("min_ratio"), help="Smallest stretch ratio (placed/synthesised duration)."),
+        max_ratio: float = typer.Option(default("max_ratio"), help="Largest stretch ratio."),
+        separator_model: str = typer.Option(default("separator_model"), help="Demucs model: htdemucs, mdx_extra, mdx_extra_q."),
+        asr_model: str = typer.Option(default("asr_model"), help="openai-whisper model name."),
+        seamless_model: str = typer.Option(default("seamless_model"), help="SeamlessM4T v2 catalog model."),
+        seamless_mode: SeamlessMode = typer.Option(SeamlessMode(default("seamless_mode")), help="t2st (text→speech) or s2st (speech→speech)."),
+        vc_model: str = typer.Option(default("vc_model"), help="Neural voice-conversion catalog model."),
+        device: str = typer.Option(default("device"), help="auto, cpu, cuda or cuda:N."),
     ) -> None:
-        if device not in ("auto", "cpu") and not device.startswith("cuda"):
-            raise BadInputError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
-        if not 0 < min_ratio <= 1 <= max_ratio:
-            raise BadInputError(f"need 0 < --min-ratio ≤ 1 ≤ --max-ratio, got {min_ratio} and {max_ratio}")
         cfg_kwargs = dict(
             separator=separator, asr=asr, translator=translator, tts=tts, vc=vc,
             background=_existing(background, "--background"),
@@ -167,24 +149,12 @@ def _command(stage: str | None):
     return command
 
 
-STAGE_HELP = {
-    "separate": "Split the original audio into vocals and background.",
-    "transcribe": "Timestamped speech segments and source language.",
-    "translate": "Target-language text (or speech) per segment.",
-    "synthesize": "Target-language speech per segment.",
-    "align": "Stretch each new segment into its original time span.",
-    "voice-convert": "Convert each new segment towards the original speaker.",
-    "match-loudness": "Match each segment's loudness and spectrum to the original speech.",
-    "remux": "Place segments, remix with the background, mux the multi-track container.",
-}
-
-
 def register(app: typer.Typer) -> None:
     dub = _command(None)
     dub.__doc__ = ("Dub a video into other languages: one container with the original video and audio plus one "
                    "language-tagged audio track per language, SRTs and a sidecar JSON.")
     app.command("dub", rich_help_panel="Dubbing")(dub)
-    for stage in STAGES:
-        cmd = _command(stage)
-        cmd.__doc__ = f"{STAGE_HELP[stage]} (runs the pipeline up to '{stage}', reusing fresh stages)"
-        app.command(stage, rich_help_panel="Dubbing stages")(cmd)
+    for stage in stages.TABLE:
+        cmd = _command(stage.name)
+        cmd.__doc__ = f"{stage.help} (runs the pipeline up to '{stage.name}', reusing fresh stages)"
+        app.command(stage.name, rich_help_panel="Dubbing stages")(cmd)

@@ -1,5 +1,10 @@
-"""Everything a stage needs about one clip: its settings, its input, its work directory and accessors
-for upstream artifacts (loaded lazily, once)."""
+"""Everything a stage needs about one clip: its settings, its input, its work directory, what the run has
+found out about it (source language, embedded subtitles) and accessors for upstream artifacts (loaded
+lazily, once).
+
+Artifact file names are written here once: the stage that writes an artifact and every stage that
+reads it both go through :meth:`ClipContext.path` with the names below.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +14,55 @@ from pathlib import Path
 
 import numpy as np
 
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import Transcript, Translation
+from lssd import stages
+from lssd.config import DubConfig
 from lssd.dub.workdir import Workdir
 from lssd.languages import Language
 from lssd.media import SAMPLE_RATE, MediaInfo, read_audio, read_json
+from lssd.segments import Transcript, Translation
+
+# artifact names, per stage directory
+MIX = "mix.wav"  # input
+VOCALS = "vocals.wav"  # separate
+BACKGROUND = "background.wav"  # separate
+TRANSCRIPT = "transcript.json"  # transcribe
+TRANSLATION = "translation.json"  # translate/<lang>
+TRANSLATED_SPEECH = "speech"  # translate/<lang>/speech/<id>.wav (S2ST/T2ST)
+ALIGNMENT = "alignment.json"  # align/<lang>
+CONVERSION = "conversion.json"  # voice-convert/<lang>
+LOUDNESS = "loudness.json"  # match-loudness/<lang>
+
+
+def segment_file(seg_id: int) -> str:
+    """Per-segment audio of a per-language stage: ``<stage>/<lang>/0007.wav``."""
+    return f"{seg_id:04d}.wav"
 
 
 @dataclass
 class ClipContext:
     input_path: Path
     info: MediaInfo
-    cfg: DubConfig
+    cfg: DubConfig  # the run's settings, never changed during the run
     workdir: Workdir
     output: Path | None = None  # the container remux writes
+    targets: list[Language] = field(default_factory=list)  # target languages other than the source
+    source_subtitles: Path | None = None  # given (--source-subtitles) or extracted from the input
     notices: list[str] = field(default_factory=list)
     sr: int = SAMPLE_RATE
+
+    def __post_init__(self) -> None:
+        if self.source_subtitles is None:
+            self.source_subtitles = self.cfg.source_subtitles
 
     def warn(self, message: str) -> None:
         if message not in self.notices:
             self.notices.append(message)
+
+    def backend_cfg(self) -> DubConfig:
+        """Settings as backends see them for this clip: the run's, plus the source language once the
+        transcript exists (before that, the user's ``--source-lang``) and the source subtitles."""
+        language = self.transcript.language if self.has_transcript else self.cfg.source_language
+        return self.cfg.for_clip(language, self.source_subtitles)
 
     # ---- artifacts -------------------------------------------------------------------------------
     def path(self, stage: str, name: str, lang: Language | None = None) -> Path:
@@ -36,7 +70,7 @@ class ClipContext:
 
     @cached_property
     def mix(self) -> np.ndarray:
-        return read_audio(self.path("input", "mix.wav"), self.sr)
+        return read_audio(self.path(stages.INPUT, MIX), self.sr)
 
     @property
     def n_samples(self) -> int:
@@ -48,19 +82,30 @@ class ClipContext:
 
     @cached_property
     def vocals(self) -> np.ndarray:
-        return read_audio(self.path("separate", "vocals.wav"), self.sr)
+        return read_audio(self.path(stages.SEPARATE, VOCALS), self.sr)
 
     @cached_property
     def background(self) -> np.ndarray:
-        return read_audio(self.path("separate", "background.wav"), self.sr)
+        return read_audio(self.path(stages.SEPARATE, BACKGROUND), self.sr)
 
     @cached_property
     def vocals_mono(self) -> np.ndarray:
         return self.vocals.mean(axis=0)
 
-    @cached_property
+    @property
+    def has_transcript(self) -> bool:
+        return self.path(stages.TRANSCRIBE, TRANSCRIPT).exists()
+
+    @property
     def transcript(self) -> Transcript:
-        return Transcript.load(self.path("transcribe", "transcript.json"))
+        """The transcript on disk, re-read when the transcribe stage rewrote it."""
+        path = self.path(stages.TRANSCRIBE, TRANSCRIPT)
+        stamp = path.stat().st_mtime_ns
+        if self._transcript is None or self._transcript[0] != stamp:
+            self._transcript = (stamp, Transcript.load(path))
+        return self._transcript[1]
+
+    _transcript: tuple[int, Transcript] | None = field(default=None, init=False, repr=False)
 
     @property
     def source_language(self) -> str:
@@ -71,14 +116,17 @@ class ClipContext:
         return [s for s in self.transcript.segments if s.duration >= self.cfg.min_segment]
 
     def translation(self, lang: Language) -> Translation:
-        return Translation.load(self.path("translate", "translation.json", lang))
+        return Translation.load(self.path(stages.TRANSLATE, TRANSLATION, lang))
 
     def segment_audio(self, stage: str, lang: Language, seg_id: int) -> np.ndarray | None:
-        path = self.path(stage, f"{seg_id:04d}.wav", lang)
+        path = self.path(stage, segment_file(seg_id), lang)
         return read_audio(path, self.sr, mono=True)[0] if path.exists() else None
 
     def alignment(self, lang: Language) -> dict:
-        return read_json(self.path("align", "alignment.json", lang))
+        return read_json(self.path(stages.ALIGN, ALIGNMENT, lang))
+
+    def loudness(self, lang: Language) -> dict:
+        return read_json(self.path(stages.MATCH_LOUDNESS, LOUDNESS, lang))
 
     def original_speech(self, start: float, end: float) -> np.ndarray:
         a, b = int(round(start * self.sr)), int(round(end * self.sr))

@@ -10,19 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 from lssd.dsp.loudness import eq_match, integrated_loudness, match_loudness
-from lssd.dub.context import ClipContext
+from lssd import stages
+from lssd.dub.context import LOUDNESS, ClipContext, segment_file
 from lssd.languages import Language
 from lssd.media import write_audio, write_json
 
-NAME = "match-loudness"
+NAME = stages.MATCH_LOUDNESS
 
 
-def settings(cfg, lang: Language) -> dict:
+def settings(cfg, lang: Language | None = None) -> dict:
     return {"eq": cfg.eq}
-
-
-def choose(ctx: ClipContext, lang: Language) -> None:
-    return None
 
 
 def _all_speech(ctx: ClipContext) -> np.ndarray:
@@ -47,7 +44,7 @@ def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
     whole_lufs = integrated_loudness(whole, ctx.sr)
     records = {}
     for p in ctx.alignment(lang)["placements"]:
-        speech = ctx.segment_audio("voice-convert", lang, p["id"])
+        speech = ctx.segment_audio(stages.VOICE_CONVERT, lang, p["id"])
         local = ctx.original_speech(p["span_start"], p["span_end"])
         local_lufs = integrated_loudness(local, ctx.sr)
         reference, target = (local, local_lufs) if local_lufs is not None else (whole, whole_lufs)
@@ -56,12 +53,12 @@ def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
             out, before, after = shaped, integrated_loudness(shaped, ctx.sr), None
         else:
             out, before, after = match_loudness(shaped, ctx.sr, target)
-        write_audio(out_dir / f"{p['id']:04d}.wav", out, ctx.sr)
+        write_audio(out_dir / segment_file(p["id"]), out, ctx.sr)
         records[str(p["id"])] = {
             "target_lufs": _r(target), "before_lufs": _r(before), "after_lufs": _r(after),
             "reference": "segment" if reference is local else "all speech", "eq_gains_db": gains,
         }
-    write_json(out_dir / "loudness.json", {"speech_lufs": _r(whole_lufs), "segments": records})
+    write_json(out_dir / LOUDNESS, {"speech_lufs": _r(whole_lufs), "segments": records})
     return {"backend": f"pyloudnorm + {ctx.cfg.eq} EQ", "label": "BS.1770 loudness and long-term spectrum matching",
             "provenance": {"pyloudnorm": _version("pyloudnorm"), "eq": ctx.cfg.eq}}
 

@@ -33,8 +33,9 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, replace
 
-from lssd.dub.config import PER_LANGUAGE_STAGES, DubConfig
-from lssd.errors import FallbackRefusedError, LssdError, MissingWeightsError
+from lssd import stages
+from lssd.config import DubConfig
+from lssd.errors import FallbackRefusedError, LssdError
 
 PAPER_SEPARATORS = ("mdx_extra", "mdx_extra_q")  # the unquantized bag, and the quantized one of App. B.3
 PAPER_ASR = "large-v3"
@@ -47,17 +48,25 @@ INHERENT = (
 @dataclass(frozen=True)
 class PaperStage:
     stage: str
-    option: str  # the DubConfig field (and CLI option) choosing the stage's backend
     backend: str
     paper: str  # what the paper used, in words
 
+    @property
+    def option(self) -> str:
+        """The DubConfig field (and CLI option) choosing the stage's backend."""
+        return stages.BACKEND_OPTIONS[self.stage]
+
+    @property
+    def per_language(self) -> bool:
+        return stages.get(self.stage).per_language
+
 
 STACK = (
-    PaperStage("separate", "separator", "demucs", "Demucs"),
-    PaperStage("transcribe", "asr", "whisper", "Whisper"),
-    PaperStage("translate", "translator", "seamless", "SeamlessM4T"),
-    PaperStage("synthesize", "tts", "seamless", "SeamlessM4T"),
-    PaperStage("voice-convert", "vc", "knn-vc", "kNN-VC"),
+    PaperStage(stages.SEPARATE, "demucs", "Demucs"),
+    PaperStage(stages.TRANSCRIBE, "whisper", "Whisper"),
+    PaperStage(stages.TRANSLATE, "seamless", "SeamlessM4T"),
+    PaperStage(stages.SYNTHESIZE, "seamless", "SeamlessM4T"),
+    PaperStage(stages.VOICE_CONVERT, "knn-vc", "kNN-VC"),
 )
 
 
@@ -77,7 +86,7 @@ def paper_profile(cfg: DubConfig) -> tuple[DubConfig, list[str]]:
             avoidable.append(given)
         elif why:  # under --strict the run stops: what auto would pick instead does not matter
             avoidable.append(f"{step.stage}: {why}" + ("" if cfg.strict else f"; {_instead(step, cfg)}"))
-        elif cfg.strict or step.stage not in PER_LANGUAGE_STAGES:
+        elif cfg.strict or not step.per_language:
             cfg = replace(cfg, **{step.option: step.backend})
     if not cfg.asr_model.removeprefix("whisper-").startswith("large"):
         avoidable.append(f"transcribe: --asr-model {cfg.asr_model} replaces Whisper {PAPER_ASR}")
@@ -96,11 +105,11 @@ def _paper_models(cfg: DubConfig) -> DubConfig:
 
 
 def _given_material(cfg: DubConfig, stage: str) -> str | None:
-    if stage == "separate" and cfg.background is not None:
+    if stage == stages.SEPARATE and cfg.background is not None:
         return f"separate: the given background stem {cfg.background.name} replaces Demucs separation"
-    if stage == "transcribe" and cfg.source_subtitles is not None:
+    if stage == stages.TRANSCRIBE and cfg.source_subtitles is not None:
         return f"transcribe: the given subtitles {cfg.source_subtitles.name} replace Whisper"
-    if stage == "translate" and cfg.subtitles:
+    if stage == stages.TRANSLATE and cfg.subtitles:
         from lssd.languages import get_language
 
         names = ", ".join(get_language(code).name for code in cfg.subtitles)
@@ -111,20 +120,16 @@ def _given_material(cfg: DubConfig, stage: str) -> str | None:
 def _unusable(step: PaperStage, cfg: DubConfig) -> str | None:
     """Why the paper's backend cannot serve this stage on this machine, as far as is known before the run."""
     from lssd.backends import registry
-    from lssd.store import get_store
 
     backend = next((b for b in registry.backends(step.stage) if b.name == step.backend), None)
     if backend is None:
         return f"the paper's {step.paper} backend '{step.backend}' is not part of this lssd installation"
-    model = backend.model_name(cfg)
+    model = registry.missing_model(backend, cfg)
     if model is not None:
-        try:
-            get_store().require(model, stage=step.stage)
-        except MissingWeightsError:
-            return (f"the paper's {step.paper} model '{model}' is not in the model store (`lssd models pull {model}`, "
-                    f"or `lssd models import {model} DIR`)")
-    if backend.check is not None and step.stage not in PER_LANGUAGE_STAGES:
-        reason = backend.check(cfg, None)
+        return (f"the paper's {step.paper} model '{model}' is not in the model store (`lssd models pull {model}`, "
+                f"or `lssd models import {model} DIR`)")
+    if not step.per_language:  # per-language stages: whether a model speaks a language is known at run time
+        reason = registry.why_unusable(backend, cfg, None)
         if reason:
             return f"the paper's {step.paper} backend '{step.backend}' cannot be used: {reason}"
     return None
@@ -135,7 +140,7 @@ def _instead(step: PaperStage, cfg: DubConfig) -> str:
     on the source language: before it is detected, no prediction is made)."""
     from lssd.backends import registry
 
-    per_language = step.stage in PER_LANGUAGE_STAGES
+    per_language = step.per_language
     if per_language and not cfg.source_language:
         return "'auto' picks the best available backend per language once the source language is known"
     picks: dict[str, list[str]] = {}

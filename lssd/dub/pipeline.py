@@ -1,11 +1,11 @@
-"""The dubbing pipeline, in the order of the paper's Fig. 5:
+"""The dubbing pipeline, in the order of the paper's Fig. 5 (the stage table, :mod:`lssd.stages`):
 
     separate → transcribe → [per language: translate → synthesize → align → voice-convert →
     match-loudness] → remux
 
-Each stage is a module with ``settings(cfg[, lang])``, ``choose(ctx[, lang])`` (its backend) and
-``run(ctx, lang, selection)``; this file only sequences them, skips the fresh ones, and records what
-ran into the sidecar.
+Each stage is a module with ``settings(cfg, lang)`` (what its cache key depends on), ``run(ctx, lang,
+selection)`` and, when the stage has backends, ``choose(ctx, lang)``; this file only sequences them,
+applies the run profile, skips the fresh ones, and records what ran into the sidecar.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 
-from lssd import __version__, sidecar
+from lssd import __version__, sidecar, stages
 from lssd.backends import registry
+from lssd.config import DubConfig
 from lssd.dub import (
     align,
     match_loudness,
@@ -31,16 +32,20 @@ from lssd.dub import (
     translate,
     voice_convert,
 )
-from lssd.dub.config import STAGES, DubConfig
 from lssd.dub.context import ClipContext
+from lssd.dub.profiles import apply_profile
 from lssd.dub.workdir import Workdir, fingerprint, make_key
 from lssd.errors import BadInputError
 from lssd.languages import Language, get_language
-from lssd.media import MediaInfo, probe, read_json, write_json
+from lssd.media import MediaInfo, probe
 
 STAGE_VERSION = 1  # bump to invalidate every cache when an algorithm changes
-GLOBAL_STAGES: tuple[ModuleType, ...] = (separate, transcribe)
-LANGUAGE_STAGES: tuple[ModuleType, ...] = (translate, synthesize, align, voice_convert, match_loudness)
+MODULES: dict[str, ModuleType] = {
+    m.NAME: m for m in (separate, transcribe, translate, synthesize, align, voice_convert, match_loudness, remux)
+}
+assert tuple(MODULES) == stages.NAMES, "every stage of the table has its module, in the table's order"
+GLOBAL_STAGES = tuple(MODULES[s.name] for s in stages.TABLE if not s.per_language and s.name != stages.REMUX)
+LANGUAGE_STAGES = tuple(MODULES[name] for name in stages.PER_LANGUAGE)
 
 Reporter = Callable[[str, str, dict], None]  # (event, label, info): "start" | "skip" | "done"
 
@@ -54,6 +59,16 @@ class DubResult:
     skipped: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     backends: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Run:
+    """The state of one clip's run, threaded through every step."""
+
+    ctx: ClipContext
+    result: DubResult
+    force: set[str]
+    records: dict[str, dict] = field(default_factory=dict)
 
 
 def default_output(input_path: Path, info: MediaInfo, cfg: DubConfig, out: Path | None) -> Path:
@@ -75,8 +90,11 @@ def default_workdir(input_path: Path, output: Path) -> Path:
 
 
 class Pipeline:
+    """Dubs clips with one configuration. The run profile (``cfg.profile``) is applied here, so a library
+    caller gets the same stack as the CLI; ``deviations`` lists what the profile could not honour."""
+
     def __init__(self, cfg: DubConfig, reporter: Reporter | None = None) -> None:
-        self.cfg = cfg
+        self.cfg, self.deviations = apply_profile(cfg)
         self.report = reporter or (lambda event, label, info: None)
 
     def run(self, input_path: Path, output: Path | None = None, workdir: Path | None = None,
@@ -86,62 +104,61 @@ class Pipeline:
         input_path = Path(input_path)
         registry.preflight(self.cfg)
         info = probe(input_path)
-        if until is not None and until not in STAGES:
-            raise BadInputError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
+        if until is not None:
+            stages.get(until)
         output = default_output(input_path, info, self.cfg, output)
         output.parent.mkdir(parents=True, exist_ok=True)
         wd = Workdir(workdir or default_workdir(input_path, output))
-        ctx = ClipContext(input_path=input_path, info=info, cfg=self.cfg, workdir=wd)
-        ctx.output = output
-        result = DubResult(output=output, sidecar=sidecar.path_for(output), workdir=wd.root)
-        force = force or set()
-        records: dict[str, dict] = {}
+        ctx = ClipContext(input_path=input_path, info=info, cfg=self.cfg, workdir=wd, output=output)
+        run = _Run(ctx, DubResult(output=output, sidecar=sidecar.path_for(output), workdir=wd.root), force or set())
 
-        keys = {"input": self._step(ctx, prepare, None, [fingerprint(input_path), info.duration], force, result, records)}
+        keys = {stages.INPUT: self._step(run, prepare, None, [fingerprint(input_path), info.duration])}
         for module in GLOBAL_STAGES:
-            keys[module.NAME] = self._step(ctx, module, None, [keys[m] for m in keys], force, result, records)
+            keys[module.NAME] = self._step(run, module, None, [keys[m] for m in keys])
             if module.NAME == until:
-                return self._finish(ctx, result, records, final=False)
+                return self._finish(run, final=False)
+        ctx.targets = self._target_langs(ctx, warn=bool(ctx.transcript.segments))
         chained = dict(keys)
-        for lang in self._target_langs(ctx) if ctx.transcript.segments else []:
-            upstream = [keys["transcribe"]]
+        for lang in ctx.targets if ctx.transcript.segments else []:
+            upstream = [keys[stages.TRANSCRIBE]]
             for module in LANGUAGE_STAGES:
-                upstream.append(self._step(ctx, module, lang, list(upstream), force, result, records))
+                upstream.append(self._step(run, module, lang, list(upstream)))
                 if module.NAME == until:
                     break
             chained[lang.iso3] = upstream[-1]
-        if until is not None and until != "remux":
-            return self._finish(ctx, result, records, final=False)
-        self._step(ctx, remux, None, [chained[k] for k in sorted(chained)] + [str(output)], force, result, records,
-                   must_exist=[output])
-        return self._finish(ctx, result, records, final=True)
+        if until is not None and until != stages.REMUX:
+            return self._finish(run, final=False)
+        self._step(run, remux, None, [chained[k] for k in sorted(chained)] + [str(output)], must_exist=[output])
+        return self._finish(run, final=True)
 
-    def _target_langs(self, ctx: ClipContext) -> list[Language]:
+    def _target_langs(self, ctx: ClipContext, warn: bool) -> list[Language]:
         langs = []
         for lang in self.cfg.langs:
             if lang.iso3 == ctx.source_language:
-                ctx.warn(f"{lang.name} is the source language: the original track serves as its audio")
+                if warn:
+                        ctx.warn(f"{lang.name} is the source language: the original track serves as its audio")
             else:
                 langs.append(lang)
         return langs
 
-    def _step(self, ctx: ClipContext, module: ModuleType, lang: Language | None, upstream: list, force: set[str],
-              result: DubResult, records: dict, must_exist: list[Path] = ()) -> str:
-        label = f"{module.NAME} {lang.iso1}" if lang else module.NAME
-        stage_id = f"{module.NAME}:{lang.iso3}" if lang else module.NAME
-        settings = module.settings(self.cfg, lang) if lang else module.settings(self.cfg)
-        selection = module.choose(ctx, lang)
+    def _step(self, run: _Run, module: ModuleType, lang: Language | None, upstream: list,
+              must_exist: list[Path] = ()) -> str:
+        ctx, name = run.ctx, module.NAME
+        label = f"{name} {lang.iso1}" if lang else name
+        stage_id = f"{name}:{lang.iso3}" if lang else name
+        settings = module.settings(self.cfg, lang)
+        selection = module.choose(ctx, lang) if name in stages.BACKEND_OPTIONS else None
         for notice in selection.notices if selection else ():
             ctx.warn(notice)
         backend_id = self._backend_id(selection)
-        key = make_key(module.NAME, STAGE_VERSION, settings, backend_id, upstream)
+        key = make_key(name, STAGE_VERSION, settings, backend_id, upstream)
         iso = lang.iso3 if lang else None
-        fresh = ctx.workdir.is_fresh(module.NAME, key, iso) and all(Path(p).exists() for p in must_exist)
-        if fresh and not ({"all", module.NAME} & force):
-            result.skipped.append(stage_id)
-            records[stage_id] = ctx.workdir.done(module.NAME, iso)
-            self.report("skip", label, records[stage_id])
-            return records[stage_id]["output_id"]
+        fresh = ctx.workdir.is_fresh(name, key, iso) and all(Path(p).exists() for p in must_exist)
+        if fresh and not ({"all", name} & run.force):
+            run.result.skipped.append(stage_id)
+            run.records[stage_id] = ctx.workdir.done(name, iso)
+            self.report("skip", label, run.records[stage_id])
+            return run.records[stage_id]["output_id"]
         self.report("start", label, {"backend": backend_id})
         t0 = time.perf_counter()
         record = module.run(ctx, lang, selection)
@@ -151,9 +168,9 @@ class Pipeline:
         record = {**record, "seconds": round(time.perf_counter() - t0, 3), "settings": settings, "output_id": output_id}
         if selection is not None and selection.skipped:
             record["passed_over"] = list(selection.skipped)
-        ctx.workdir.mark_done(module.NAME, key, record, iso)
-        records[stage_id] = {"key": key, **record}
-        result.ran.append(stage_id)
+        ctx.workdir.mark_done(name, key, record, iso)
+        run.records[stage_id] = {"key": key, **record}
+        run.result.ran.append(stage_id)
         self.report("done", label, record)
         return output_id
 
@@ -163,18 +180,19 @@ class Pipeline:
         backend = selection.backend
         return f"{backend.name}:{backend.model_name(self.cfg) or ''}"
 
-    def _finish(self, ctx: ClipContext, result: DubResult, records: dict, final: bool) -> DubResult:
-        result.notices = list(ctx.notices)
-        result.backends = {k: v.get("backend", "") for k, v in records.items() if v}
+    def _finish(self, run: _Run, final: bool) -> DubResult:
+        result = run.result
+        result.notices = list(run.ctx.notices)
+        result.backends = {k: v.get("backend", "") for k, v in run.records.items() if v}
         if final:
-            sidecar.write(result.sidecar, build_sidecar(ctx, records))
+            sidecar.write(result.sidecar, build_sidecar(run.ctx, run.records))
         return result
 
 
 def build_sidecar(ctx: ClipContext, records: dict) -> dict:
     """Everything a researcher needs to trust or filter a synthetic dub: texts, times, stretch ratios,
     loudness before/after, and per-stage provenance (backend, versions, model hashes, settings)."""
-    remux_record = records["remux"]
+    remux_record = records[stages.REMUX]
     targets = [t for t in remux_record["tracks"] if t["kind"] != sidecar.KIND_ORIGINAL]
     per_lang = {}
     for t in targets:
@@ -184,7 +202,7 @@ def build_sidecar(ctx: ClipContext, records: dict) -> dict:
         lang = get_language(iso)
         translation = ctx.translation(lang)
         placements = {p["id"]: p for p in ctx.alignment(lang)["placements"]}
-        loud = read_json(ctx.path("match-loudness", "loudness.json", lang))["segments"]
+        loud = ctx.loudness(lang)["segments"]
         per_lang[iso] = (translation, placements, loud)
     segments = []
     for seg in ctx.transcript.segments:

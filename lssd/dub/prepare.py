@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from lssd.dub.context import ClipContext
+from lssd import stages
+from lssd.dub.context import MIX, ClipContext
 from lssd.errors import BadInputError
-from lssd.media import decode_audio, write_audio
+from lssd.media import decode_audio, pad_or_trim, write_audio
 
-NAME = "input"
+NAME = stages.INPUT
 SILENCE_DBFS = -70.0
 
 
-def settings(cfg) -> dict:
+def settings(cfg, lang=None) -> dict:
     return {}
-
-
-def choose(ctx: ClipContext, lang=None) -> None:
-    return None
 
 
 def check_input(ctx: ClipContext) -> None:
@@ -30,12 +27,12 @@ def run(ctx: ClipContext, lang=None, selection=None) -> dict:
     stream = ctx.info.audio[0]
     mix = decode_audio(ctx.input_path, ctx.sr, stream=stream.index, timeline=True)
     n = int(round(ctx.info.duration * ctx.sr))  # tracks span the container, whatever codec padding says
-    mix = mix[:, :n] if mix.shape[1] >= n else np.pad(mix, ((0, 0), (0, n - mix.shape[1])))
+    mix = pad_or_trim(mix, n)
     peak = float(np.max(np.abs(mix))) if mix.size else 0.0
     rms_db = 10 * np.log10(float(np.mean(mix.astype(np.float64) ** 2)) + 1e-20)
     if peak == 0.0 or rms_db < SILENCE_DBFS:
         raise BadInputError(f"{ctx.input_path.name}: its audio is silent ({rms_db:.0f} dBFS): there is no speech to dub")
-    write_audio(ctx.path(NAME, "mix.wav"), mix, ctx.sr)
+    write_audio(ctx.path(NAME, MIX), mix, ctx.sr)
     return {
         "stream_index": stream.index,
         "codec": stream.codec,

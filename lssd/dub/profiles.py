@@ -3,7 +3,7 @@ paper's stack (§6) and reports every deviation it has to make (see :mod:`lssd.d
 
 from __future__ import annotations
 
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 
 
 def apply_profile(cfg: DubConfig) -> tuple[DubConfig, list[str]]:

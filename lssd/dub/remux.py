@@ -15,26 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
-from lssd import sidecar
+from lssd import sidecar, stages
 from lssd.dub.context import ClipContext
-from lssd.dub.segments import KIND_PSEUDO
-from lssd.errors import BadInputError, LssdError
-from lssd.languages import Language, get_language
+from lssd.segments import KIND_PSEUDO
+from lssd.errors import LssdError
+from lssd.languages import Language, find
 from lssd.media import atomic_output, require_tool, write_audio
 from lssd.subtitles import Cue, write_srt
 
-NAME = "remux"
+NAME = stages.REMUX
 LIMIT = 0.98  # soft-limit threshold: summed speech + background must not clip
 AUDIO_CODECS = {"mkv": ("flac", None), "mka": ("flac", None), "mp4": ("aac", "192k")}  # codec, bitrate
 SUBTITLE_CODECS = {"mkv": "srt", "mka": "srt", "mp4": "mov_text"}
 
 
-def settings(cfg) -> dict:
+def settings(cfg, lang=None) -> dict:
     return {"container": cfg.container, "langs": cfg.lang_codes}
-
-
-def choose(ctx: ClipContext, lang=None) -> None:
-    return None
 
 
 @dataclass
@@ -68,7 +64,7 @@ def dub_track(ctx: ClipContext, lang: Language) -> np.ndarray:
         return ctx.mix.copy()  # no speech: the dub equals the original
     track = ctx.background.copy()
     for p in ctx.alignment(lang)["placements"]:
-        seg = ctx.segment_audio("match-loudness", lang, p["id"])
+        seg = ctx.segment_audio(stages.MATCH_LOUDNESS, lang, p["id"])
         start = int(round(p["start"] * ctx.sr))
         seg = seg[: max(0, track.shape[1] - start)]
         track[:, start : start + seg.shape[0]] += seg[None, :]
@@ -83,15 +79,14 @@ def track_title(lang: Language, text_kind: str | None) -> str:
 
 def build_tracks(ctx: ClipContext) -> list[Track]:
     src = ctx.source_language
-    src_name = get_language(src).name if _known(src) else "Original"
+    known = find(src)
+    src_name = known.name if known else "Original"
     out_dir = ctx.workdir.stage_dir(NAME)
-    original = Track(language=src if _known(src) else "und", title=f"{src_name} (original)", kind=sidecar.KIND_ORIGINAL,
+    original = Track(language=known.iso3 if known else "und", title=f"{src_name} (original)", kind=sidecar.KIND_ORIGINAL,
                      srt=out_dir / f"{src}.srt")
     write_srt(original.srt, [Cue(s.start, s.end, s.text) for s in ctx.transcript.segments if s.text.strip()])
     tracks = [original]
-    for lang in ctx.cfg.langs:
-        if lang.iso3 == src:
-            continue
+    for lang in ctx.targets:
         text_kind = ctx.translation(lang).kind if ctx.transcript.segments else None
         track = Track(language=lang.iso3, title=track_title(lang, text_kind), kind=sidecar.KIND_SYNTHETIC_DUB,
                       text_kind=text_kind, wav=out_dir / f"{lang.iso3}.wav", srt=out_dir / f"{lang.iso3}.srt")
@@ -99,14 +94,6 @@ def build_tracks(ctx: ClipContext) -> list[Track]:
         write_srt(track.srt, _cues(ctx, lang))
         tracks.append(track)
     return tracks
-
-
-def _known(code: str) -> bool:
-    try:
-        get_language(code)
-    except BadInputError:
-        return False
-    return True
 
 
 def _cues(ctx: ClipContext, lang: Language) -> list[Cue]:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from lssd.backends import registry
-from lssd.dub.context import ClipContext
+from lssd import stages
+from lssd.dub.context import BACKGROUND, VOCALS, ClipContext
 from lssd.dub.workdir import fingerprint
 from lssd.errors import BadInputError
-from lssd.media import decode_audio, write_audio
+from lssd.media import decode_audio, pad_or_trim, write_audio
 
-NAME = "separate"
+NAME = stages.SEPARATE
 MAX_BACKGROUND_MISMATCH_S = 1.0
 
 
-def settings(cfg) -> dict:
+def settings(cfg, lang=None) -> dict:
     if cfg.background is not None:
         return {"background": str(cfg.background), "background_fp": fingerprint(cfg.background)}
     return {"separator_model": cfg.separator_model, "device": cfg.device}
@@ -35,8 +36,7 @@ def given_background(ctx: ClipContext) -> np.ndarray:
             f"--background {ctx.cfg.background.name} lasts {bg.shape[1] / ctx.sr:.2f} s but the input "
             f"lasts {mix.shape[1] / ctx.sr:.2f} s; give the music-and-effects stem of this very clip"
         )
-    n = mix.shape[1]
-    return bg[:, :n] if bg.shape[1] >= n else np.pad(bg, ((0, 0), (0, n - bg.shape[1])))
+    return pad_or_trim(bg, mix.shape[1])
 
 
 def run(ctx: ClipContext, lang=None, selection: registry.Selection | None = None) -> dict:
@@ -50,6 +50,6 @@ def run(ctx: ClipContext, lang=None, selection: registry.Selection | None = None
         vocals, background = engine.separate(ctx.mix, ctx.sr)
         record = {"backend": selection.backend.name, "label": selection.backend.label,
                   "provenance": engine.provenance()}
-    write_audio(ctx.path(NAME, "vocals.wav"), vocals, ctx.sr)
-    write_audio(ctx.path(NAME, "background.wav"), background, ctx.sr)
+    write_audio(ctx.path(NAME, VOCALS), vocals, ctx.sr)
+    write_audio(ctx.path(NAME, BACKGROUND), background, ctx.sr)
     return record

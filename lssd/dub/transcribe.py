@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
+from lssd import stages
 from lssd.backends import registry
-from lssd.dub.context import ClipContext
-from lssd.dub.segments import Segment, Transcript
+from lssd.config import DubConfig
+from lssd.dub.context import TRANSCRIPT, ClipContext
+from lssd.languages import find
+from lssd.segments import Segment, Transcript
 from lssd.dub.workdir import fingerprint
 from lssd.errors import BadInputError
 
-NAME = "transcribe"
+NAME = stages.TRANSCRIBE
+EMBEDDED_SUBTITLES = "embedded.srt"
 
 
-def settings(cfg) -> dict:
+def settings(cfg, lang=None) -> dict:
     subs = cfg.source_subtitles
     return {
         "source_language": cfg.source_language,
@@ -23,34 +28,37 @@ def settings(cfg) -> dict:
     }
 
 
-def _with_embedded_subtitles(ctx: ClipContext):
-    """Subtitles inside the input count as user subtitles (they carry text and timing) — but only
-    those in the language of the speech: foreign-language subtitles are not a transcript."""
+def _embedded_subtitles(ctx: ClipContext) -> tuple[str | None, Path | None]:
+    """The source language known before transcription and the source subtitles. Subtitles inside the
+    input count as user subtitles (they carry text and timing) — but only those in the language of the
+    speech: foreign-language subtitles are not a transcript."""
     from lssd.subtitles import extract_subtitle_stream, text_subtitle_streams
 
     cfg = ctx.cfg
     spoken = _iso3(cfg.source_language) or _iso3(ctx.info.audio[0].language)
     streams = [s for s in text_subtitle_streams(ctx.info) if spoken and _iso3(s.language) == spoken]
     if cfg.source_subtitles is not None or not streams:
-        return cfg
-    out = ctx.path(NAME, "embedded.srt")
+        return cfg.source_language, cfg.source_subtitles
+    out = ctx.path(NAME, EMBEDDED_SUBTITLES)
     if not out.exists():
         extract_subtitle_stream(ctx.input_path, streams[0].index, out)
-    return replace(cfg, source_subtitles=out, source_language=spoken)
+    return spoken, out
 
 
 def _iso3(code: str | None) -> str | None:
-    from lssd.languages import get_language
+    lang = find(code)
+    return lang.iso3 if lang else None
 
-    try:
-        return get_language(code).iso3 if code else None
-    except BadInputError:
-        return None
+
+def _backend_cfg(ctx: ClipContext) -> DubConfig:
+    """What the recognizer may know before it runs: the stated language and the source subtitles."""
+    language, subtitles = _embedded_subtitles(ctx)
+    ctx.source_subtitles = subtitles
+    return ctx.cfg.for_clip(language, subtitles)
 
 
 def choose(ctx: ClipContext, lang=None) -> registry.Selection:
-    ctx.cfg = _with_embedded_subtitles(ctx)
-    return registry.select(NAME, ctx.cfg.asr, ctx.cfg)
+    return registry.select(NAME, ctx.cfg.asr, _backend_cfg(ctx))
 
 
 def tidy(segments: list[Segment], duration: float) -> list[Segment]:
@@ -67,8 +75,9 @@ def tidy(segments: list[Segment], duration: float) -> list[Segment]:
 
 
 def run(ctx: ClipContext, lang=None, selection: registry.Selection | None = None) -> dict:
-    engine = registry.engine(selection.backend, ctx.cfg)
-    transcript = engine.transcribe(ctx.vocals, ctx.sr, ctx.cfg.source_language)
+    cfg = _backend_cfg(ctx)
+    engine = registry.engine(selection.backend, cfg)
+    transcript = engine.transcribe(ctx.vocals, ctx.sr, cfg.source_language)
     if transcript.segments and _iso3(transcript.language) is None and transcript.language != "und":
         raise BadInputError(
             f"{selection.backend.name} heard the speech as language {transcript.language!r}, which lssd cannot "
@@ -79,8 +88,7 @@ def run(ctx: ClipContext, lang=None, selection: registry.Selection | None = None
         segments=tidy(transcript.segments, ctx.duration),
         backend=selection.backend.name,
     )
-    transcript.save(ctx.path(NAME, "transcript.json"))
-    ctx.__dict__.pop("transcript", None)
+    transcript.save(ctx.path(NAME, TRANSCRIPT))
     if not transcript.segments:
         ctx.warn("no speech found: every dubbed track equals the original audio")
     return {

@@ -5,37 +5,35 @@ from __future__ import annotations
 import numpy as np
 
 from lssd.backends import registry
-from lssd.dub.context import ClipContext
+from lssd import stages
+from lssd.dub.context import CONVERSION, ClipContext, segment_file
 from lssd.languages import Language
-from lssd.media import write_json, write_audio
+from lssd.media import pad_or_trim, write_audio, write_json
 
-NAME = "voice-convert"
+NAME = stages.VOICE_CONVERT
 
 
-def settings(cfg, lang: Language) -> dict:
+def settings(cfg, lang: Language | None = None) -> dict:
     return {"vc_model": cfg.vc_model, "device": cfg.device}
 
 
 def choose(ctx: ClipContext, lang: Language) -> registry.Selection:
-    return registry.select(NAME, ctx.cfg.vc, ctx.cfg, lang)
+    return registry.select(NAME, ctx.cfg.vc, ctx.backend_cfg(), lang)
 
 
 def run(ctx: ClipContext, lang: Language, selection: registry.Selection) -> dict:
-    engine = registry.engine(selection.backend, ctx.cfg)
+    engine = registry.engine(selection.backend, ctx.backend_cfg())
     out_dir = ctx.workdir.reset(NAME, lang.iso3)
     details = {}
     for p in ctx.alignment(lang)["placements"]:
-        speech = ctx.segment_audio("align", lang, p["id"])
-        reference = _reference(ctx, p, getattr(engine, "min_reference_s", 0.0))
+        speech = ctx.segment_audio(stages.ALIGN, lang, p["id"])
+        reference = _reference(ctx, p, engine.min_reference_s)
         converted = np.asarray(engine.convert(speech, reference, ctx.sr), dtype=np.float32)
-        if converted.shape[-1] != speech.shape[-1]:  # placement bookkeeping relies on unchanged length
-            converted = converted[: speech.shape[-1]] if converted.shape[-1] > speech.shape[-1] else np.pad(
-                converted, (0, speech.shape[-1] - converted.shape[-1]))
-        write_audio(out_dir / f"{p['id']:04d}.wav", converted, ctx.sr)
-        info = getattr(engine, "last_info", None)
-        if info:
-            details[p["id"]] = info
-    write_json(out_dir / "conversion.json", {"segments": {str(k): v for k, v in details.items()}})
+        # placement bookkeeping relies on unchanged length
+        write_audio(out_dir / segment_file(p["id"]), pad_or_trim(converted, speech.shape[-1]), ctx.sr)
+        if engine.last_info:
+            details[p["id"]] = engine.last_info
+    write_json(out_dir / CONVERSION, {"segments": {str(k): v for k, v in details.items()}})
     return {"backend": selection.backend.name, "label": selection.backend.label, "provenance": engine.provenance()}
 
 

@@ -48,7 +48,7 @@ import pandas as pd
 
 from lssd import sidecar
 from lssd.errors import BadInputError
-from lssd.languages import get_language
+from lssd.languages import find, get_language
 
 log = logging.getLogger(__name__)
 
@@ -167,10 +167,8 @@ def _flags(stream: Any) -> tuple[bool, bool]:
 
 def _tag_language(stream: Any) -> str | None:
     tag = (stream.metadata.get("language") or "").strip()
-    try:
-        return get_language(tag).iso3 if tag else None
-    except BadInputError:
-        return None
+    lang = find(tag)
+    return lang.iso3 if lang else None
 
 
 def _tracks_from_tags(streams: list[Any], untagged_language: str | None

@@ -6,8 +6,8 @@ import pytest
 
 from lssd.backends import apertium
 from lssd.backends.apertium import ApertiumTranslator, _check, find_path, translate_texts
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import KIND_TRANSLATION, Segment, Transcript
+from lssd.config import DubConfig
+from lssd.segments import KIND_TRANSLATION, Segment, Transcript
 from lssd.errors import BadInputError
 from lssd.languages import get_language
 

@@ -16,7 +16,7 @@ import pytest
 
 from lssd.backends import registry
 from lssd.backends.demucs import DemucsSeparator, blocks
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 from lssd.errors import LssdError, MissingWeightsError
 from lssd.languages import parse_langs
 from lssd.testing.tiny_models import build_demucs, copy_catalog, install

@@ -10,7 +10,7 @@ import pytest
 from lssd.backends import espeak
 from lssd.backends.espeak import ESPEAK_SR, MAX_RATE, MIN_RATE, EspeakSynthesizer, _check, to_kana, trim
 from lssd.backends.pseudo_text import pseudo_text, segment_rng
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 from lssd.errors import BadInputError
 from lssd.languages import get_language
 

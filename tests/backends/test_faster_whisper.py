@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -11,8 +10,8 @@ import soundfile as sf
 
 from lssd.backends.faster_whisper import ONLY_ENGLISH, _check, split_at_pauses, split_long
 from lssd.backends.vad import MAX_SEGMENT
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import Word
+from lssd.config import DubConfig
+from lssd.segments import Word
 from lssd.errors import BadInputError
 
 TOLERANCE = 0.2  # seconds: dubbed speech must land inside the original speech spans ± this
@@ -25,13 +24,11 @@ def _normal(text: str) -> str:
 @pytest.mark.shared_media
 def test_jfk_real_text_and_segments_hugging_speech(whisper, shared_media):
     audio, sr = sf.read(shared_media / "jfk.flac", dtype="float32", always_2d=True)
-    started = time.perf_counter()
     transcript = whisper.transcribe(audio.T, sr, None)
-    elapsed = time.perf_counter() - started
     text = _normal(" ".join(s.text for s in transcript.segments))
     assert "ask not what your country can do for you" in text
     assert "ask what you can do for your country" in text
-    assert transcript.language == "eng" and elapsed < 30
+    assert transcript.language == "eng"  # speed lives in benchmarks/, not in a timed test
 
     # Speech by energy, independent of the VAD the backend uses: 50 ms frames, dB below the loudest.
     mono = audio.mean(axis=1)
@@ -59,11 +56,14 @@ def test_jfk_real_text_and_segments_hugging_speech(whisper, shared_media):
 def test_espeak_english_sentences(whisper, english_speech):
     stereo = np.stack([english_speech.audio, english_speech.audio])
     transcript = whisper.transcribe(stereo, english_speech.sr, "en")
-    assert len(transcript.segments) == 2
-    assert "my name is anna" in _normal(transcript.segments[0].text)
-    assert "thank you" in _normal(transcript.segments[1].text)
-    for seg, (start, end) in zip(transcript.segments, english_speech.spans, strict=True):
-        assert abs(seg.start - start) <= TOLERANCE and abs(seg.end - end) <= TOLERANCE
+    # one segment per sentence, or more where the model ends a sentence at a pause ("Good morning.")
+    by_sentence = [[s for s in transcript.segments if start - TOLERANCE <= s.start and s.end <= end + TOLERANCE]
+                   for start, end in english_speech.spans]
+    assert sum(map(len, by_sentence)) == len(transcript.segments)  # every segment inside one sentence
+    assert "my name is anna" in _normal(" ".join(s.text for s in by_sentence[0]))
+    assert "thank you" in _normal(" ".join(s.text for s in by_sentence[1]))
+    for segs, (start, end) in zip(by_sentence, english_speech.spans, strict=True):
+        assert segs and abs(segs[0].start - start) <= TOLERANCE and abs(segs[-1].end - end) <= TOLERANCE
 
 
 def test_only_english(whisper):

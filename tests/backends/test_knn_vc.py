@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from lssd.backends import registry
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import Segment
+from lssd.config import DubConfig
+from lssd.segments import Segment
 from lssd.dub.voice_convert import _reference
 from lssd.errors import MissingWeightsError
 from lssd.knnvc.hifigan import Generator, HifiGanConfig, fold_weight_norm, unfold_weight_norm

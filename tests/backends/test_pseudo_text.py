@@ -15,8 +15,8 @@ from lssd.backends.pseudo_text import (
     segment_rng,
     syllable_count,
 )
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import KIND_PSEUDO, Segment, Transcript
+from lssd.config import DubConfig
+from lssd.segments import KIND_PSEUDO, Segment, Transcript
 from lssd.languages import LANGUAGES, get_language
 
 from .conftest import need

@@ -15,8 +15,8 @@ import pytest
 
 from lssd.backends import registry
 from lssd.backends.seamless import BATCH_SIZE, SPEECH_SR
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import KIND_TRANSLATION, Segment, Transcript
+from lssd.config import DubConfig
+from lssd.segments import KIND_TRANSLATION, Segment, Transcript
 from lssd.errors import BadInputError, LssdError, MissingWeightsError
 from lssd.languages import get_language
 from lssd.store import get_store

@@ -11,8 +11,8 @@ from lssd.backends.subtitles import (
     _check_target,
     language_from_name,
 )
-from lssd.dub.config import DubConfig
-from lssd.dub.segments import KIND_SUBTITLES, Segment, Transcript
+from lssd.config import DubConfig
+from lssd.segments import KIND_SUBTITLES, Segment, Transcript
 from lssd.errors import BadInputError
 from lssd.languages import get_language
 from lssd.subtitles import Cue, write_srt

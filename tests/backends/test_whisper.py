@@ -16,7 +16,7 @@ import pytest
 
 from lssd.backends import registry
 from lssd.backends.whisper import build_segments, iso3, loudest_window, whisper_code
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 from lssd.errors import BadInputError, MissingWeightsError
 from lssd.languages import parse_langs
 from lssd.testing.tiny_models import build_whisper, copy_catalog, install

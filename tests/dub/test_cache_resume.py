@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 from lssd.dub.pipeline import Pipeline
 from lssd.languages import parse_langs
 

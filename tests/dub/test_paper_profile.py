@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lssd.backends import registry
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 from lssd.dub.profiles import apply_profile
 from lssd.errors import FallbackRefusedError
 from lssd.languages import parse_langs

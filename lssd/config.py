@@ -1,0 +1,92 @@
+"""Settings of one dubbing run: frozen, validated on construction, the one home of every default.
+
+Every stage reads only the fields it declares (each stage's ``settings``), so changing one setting
+invalidates exactly the stages that depend on it. What a run *finds out* about a clip (the detected
+source language, subtitles embedded in the input) is not a setting: it lives on the clip context
+(:class:`lssd.dub.context.ClipContext`), and backends see it through :meth:`DubConfig.for_clip`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from lssd.errors import BadInputError
+from lssd.languages import Language
+
+PROFILES = ("offline", "paper")
+CONTAINERS = ("mkv", "mp4")
+EQ_MODES = ("builtin", "matchering", "none")
+SEAMLESS_MODES = ("t2st", "s2st")
+
+
+@dataclass(frozen=True)
+class DubConfig:
+    langs: tuple[Language, ...]
+    # backend choice per stage (the fields named in lssd.stages): "auto" = best available, or a backend name
+    separator: str = "auto"
+    asr: str = "auto"
+    translator: str = "auto"
+    tts: str = "auto"
+    vc: str = "auto"
+    strict: bool = False  # refuse labelled fallbacks (and, with profile "paper", any deviation)
+    profile: str = "offline"  # "offline" | "paper" (applied by the pipeline: lssd.dub.profiles)
+    # user-supplied material
+    background: Path | None = None  # a music-and-effects stem: skips separation
+    source_subtitles: Path | None = None  # SRT/VTT of the original speech (text + timing)
+    subtitles: dict[str, Path] = field(default_factory=dict)  # iso3 -> SRT/VTT per target language
+    source_language: str | None = None  # iso3; None = detect (or the ASR model's only language)
+    # model choices for model-backed backends (catalog names)
+    separator_model: str = "htdemucs"
+    asr_model: str = "large-v3"
+    seamless_model: str = "seamless-m4t-v2-large"
+    seamless_mode: str = "t2st"  # "t2st" (text→speech, the paper's default) | "s2st" (speech→speech)
+    vc_model: str = "knn-vc"
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
+    # alignment
+    min_ratio: float = 0.7  # stretch ratio = placed duration / synthesised duration
+    max_ratio: float = 1.5
+    min_gap: float = 0.05  # seconds kept free before the next segment
+    min_segment: float = 0.5  # original segments shorter than this are left untouched (paper: skip < 0.5 s)
+    # loudness / EQ
+    eq: str = "builtin"  # "builtin" | "matchering" | "none"
+    # output
+    container: str = "mkv"  # "mkv" | "mp4" (audio-only input always gives .mka)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "langs", tuple(self.langs))
+        object.__setattr__(self, "subtitles", dict(self.subtitles))
+        _one_of("profile", self.profile, PROFILES)
+        _one_of("container", self.container, CONTAINERS)
+        _one_of("eq", self.eq, EQ_MODES)
+        _one_of("seamless-mode", self.seamless_mode, SEAMLESS_MODES)
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise BadInputError(f"--device {self.device!r}: use auto, cpu, cuda or cuda:N")
+        if not (0 < self.min_ratio <= 1 <= self.max_ratio and math.isfinite(self.max_ratio)):
+            raise BadInputError(f"need 0 < --min-ratio ≤ 1 ≤ --max-ratio, got {self.min_ratio} and {self.max_ratio}")
+        for name in ("min_gap", "min_segment"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise BadInputError(f"{name} must be a finite number ≥ 0, got {value}")
+
+    @property
+    def lang_codes(self) -> list[str]:
+        return [lang.iso3 for lang in self.langs]
+
+    def for_clip(self, source_language: str | None, source_subtitles: Path | None) -> DubConfig:
+        """The settings as a backend sees them for one clip: the user's settings plus what the run found
+        (the detected source language, subtitles embedded in the input). A new frozen value; the run's
+        own settings, its cache keys and the sidecar's ``settings`` never change."""
+        return replace(self, source_language=source_language, source_subtitles=source_subtitles)
+
+
+def default(name: str):
+    """The default of one :class:`DubConfig` field (the CLI shows and uses these)."""
+    f = next(f for f in fields(DubConfig) if f.name == name)
+    return f.default
+
+
+def _one_of(option: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise BadInputError(f"--{option} {value!r}: choose from {', '.join(allowed)}")
