@@ -27,7 +27,7 @@ import numpy as np
 
 from lssd import stages
 from lssd.backends.registry import Backend, register
-from lssd.config import DubConfig
+from lssd.config import SEAMLESS_MODES, DubConfig
 from lssd.segments import KIND_TRANSLATION, Transcript
 from lssd.errors import BadInputError, model_load_error
 from lssd.languages import Language, find, get_language
@@ -35,7 +35,7 @@ from lssd.media import resample
 
 SPEECH_SR = 16_000  # the model's input and output rate
 BATCH_SIZE = 8  # segments per generate call; sorted by length so a batch pads little
-MODES = ("t2st", "s2st")
+MODES = SEAMLESS_MODES
 MODEL_TYPE = "seamless_m4t_v2"
 
 Result = tuple[str, np.ndarray]  # target text, target speech at SPEECH_SR
@@ -214,8 +214,6 @@ def _languages(name: str) -> tuple[frozenset[str], frozenset[str]] | str:
 
 
 def _check_translate(cfg: DubConfig, lang: Language | None) -> str | None:
-    if cfg.seamless_mode not in MODES:
-        return f"unknown --seamless-mode {cfg.seamless_mode!r} (choose from {', '.join(MODES)})"
     langs = _languages(cfg.seamless_model)
     if isinstance(langs, str):
         return langs

@@ -148,7 +148,8 @@ def test_language_mapping_and_refusals(store):
     assert "s2st" in seamless.check(cfg(source_language="und"), SPA)
     assert "source language" in seamless.check(cfg(source_language="nld"), SPA)
     assert seamless.check(cfg(source_language="und", seamless_mode="s2st"), SPA) is None
-    assert "seamless-mode" in seamless.check(cfg(seamless_mode="t2tt"), SPA)
+    with pytest.raises(BadInputError, match="seamless-mode 't2tt'"):  # refused by the config itself
+        cfg(seamless_mode="t2tt")
     with pytest.raises(BadInputError, match="cannot be used: .*does not speak Korean"):
         registry.select("translate", "seamless", cfg(), get_language("ko"))
     auto = registry.select("translate", "auto", cfg(), get_language("ko"))
