@@ -53,6 +53,8 @@ class DubConfig:
     eq: str = "builtin"  # "builtin" | "matchering" | "none"
     # output
     container: str = "mkv"  # "mkv" | "mp4" (audio-only input always gives .mka)
+    # input
+    allow_truncated: bool = False  # dub what decodes of a file whose streams end before its header says
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "langs", tuple(self.langs))

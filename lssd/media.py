@@ -75,6 +75,12 @@ def require_tool(name: str) -> str:
     return path
 
 
+def ff_path(path: Path) -> str:
+    """A path as ffmpeg/ffprobe must be given it: absolute, so a file name starting with ``-`` (161 LVU
+    ids do) is never read as an option."""
+    return str(Path(path).absolute())
+
+
 def _rate(text: str | None) -> float:
     if not text or text == "0/0":
         return 0.0
@@ -89,7 +95,7 @@ def probe(path: Path) -> MediaInfo:
         raise BadInputError(f"input file not found: {path}")
     if not path.is_file():
         raise BadInputError(f"input is not a file: {path}")
-    cmd = [require_tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    cmd = [require_tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", ff_path(path)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         reason = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
@@ -152,7 +158,7 @@ def decode_audio(path: Path, sr: int = SAMPLE_RATE, stream: int | None = None, c
     if chosen is None:
         raise BadInputError(f"{Path(path).name} has no audio stream #{stream}")
     ch = channels or min(max(chosen.channels, 1), 2)
-    cmd = [require_tool("ffmpeg"), "-v", "error", "-nostdin", "-i", str(path), "-map", f"0:{chosen.index}",
+    cmd = [require_tool("ffmpeg"), "-v", "error", "-nostdin", "-i", ff_path(path), "-map", f"0:{chosen.index}",
            "-ac", str(ch), "-ar", str(sr), "-f", "f32le", "-"]
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0:
@@ -167,6 +173,36 @@ def decode_audio(path: Path, sr: int = SAMPLE_RATE, stream: int | None = None, c
         shift = int(round((chosen.start_time - origin) * sr))
         audio = np.pad(audio, ((0, 0), (shift, 0))) if shift > 0 else audio[:, -shift:]
     return audio
+
+
+def video_end(path: Path, stream: int, near: float) -> float | None:
+    """Where the video stream's last packet ends, in seconds on the container's timeline, found by
+    demuxing (not decoding) from shortly before ``near`` (the declared duration): a file cut short ends
+    earlier than its header says. A file that cannot seek (a cut Matroska has no cues) is demuxed from
+    the start. None when the stream has no timed packets."""
+    import av
+
+    def last_end(seek_to: float | None) -> float | None:
+        with av.open(str(path)) as container:
+            video = next((s for s in container.streams if s.index == stream), None)
+            if video is None or video.time_base is None:
+                return None
+            base = video.time_base
+            if seek_to is not None:
+                container.seek(int(seek_to / base), stream=video, backward=True, any_frame=False)
+            end = None
+            for packet in container.demux(video):
+                if packet.pts is not None:
+                    stop = float((packet.pts + (packet.duration or 0)) * base)
+                    end = stop if end is None else max(end, stop)
+            return end
+
+    if near > 10.0:
+        try:
+            return last_end(near - 10.0)
+        except av.error.FFmpegError:
+            pass
+    return last_end(None)
 
 
 @contextlib.contextmanager

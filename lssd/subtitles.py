@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lssd.errors import BadInputError
-from lssd.media import MediaInfo, StreamInfo, atomic_output, require_tool
+from lssd.media import MediaInfo, StreamInfo, atomic_output, ff_path, require_tool
 
 _TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[,.](\d{1,3}))?"
 _TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}(?:\s+.*)?$")
@@ -159,8 +159,8 @@ def text_subtitle_streams(info: MediaInfo) -> list[StreamInfo]:
 def extract_subtitle_stream(path: Path, stream: int, dest: Path) -> Path:
     """Convert subtitle stream ``stream`` (absolute index) of a container to an SRT file at ``dest``."""
     with atomic_output(Path(dest)) as tmp:
-        cmd = [require_tool("ffmpeg"), "-v", "error", "-nostdin", "-y", "-i", str(path),
-               "-map", f"0:{stream}", "-f", "srt", str(tmp)]
+        cmd = [require_tool("ffmpeg"), "-v", "error", "-nostdin", "-y", "-i", ff_path(path),
+               "-map", f"0:{stream}", "-f", "srt", ff_path(tmp)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not tmp.exists():
             reason = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]

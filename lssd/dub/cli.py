@@ -66,6 +66,10 @@ class RichReporter:
         self.progress.stop()
 
     def __call__(self, event: str, label: str, info: dict) -> None:
+        if event == "wait":
+            holder = f" ({info['holder']})" if info.get("holder") else ""
+            self.progress.console.print(f"[yellow]waiting:[/] {label} is in use by another lssd run{holder}")
+            return
         if event == "start":
             self.tasks[label] = self.progress.add_task(f"{label} [dim]({info.get('backend') or 'built-in'})[/]", total=1)
             return
@@ -86,7 +90,7 @@ class RichReporter:
 
 
 def _run(input: Path, langs: str, output: Path | None, workdir: Path | None, until: str | None, force: bool,
-         cfg_kwargs: dict) -> None:
+         overwrite: bool, cfg_kwargs: dict) -> None:
     from lssd.dub.pipeline import Pipeline
 
     reporter = RichReporter()
@@ -95,7 +99,7 @@ def _run(input: Path, langs: str, output: Path | None, workdir: Path | None, unt
         console.print(f"[yellow]paper profile deviation:[/] {line}")
     forced = ({"all"} if until is None else {until}) if force else set()
     with reporter:
-        result = pipeline.run(input, output=output, workdir=workdir, until=until, force=forced)
+        result = pipeline.run(input, output=output, workdir=workdir, until=until, force=forced, overwrite=overwrite)
     console.print(reporter.table())
     for notice in result.notices:
         console.print(f"[yellow]notice:[/] {notice}")
@@ -122,6 +126,8 @@ def _command(stage: str | None):
         source_lang: str | None = typer.Option(None, help="Language of the original speech [default: detected]"),
         strict: bool = typer.Option(False, help="Refuse labelled fallbacks (and, with --profile paper, deviations)."),
         force: bool = typer.Option(False, help="Recompute instead of reusing cached stages."),
+        overwrite: bool = typer.Option(False, help="Let the output replace an existing file lssd did not write."),
+        allow_truncated: bool = typer.Option(False, help="Dub what decodes of a file cut short (refused by default)."),
         profile: Profile = typer.Option(Profile(default("profile")), help="offline: best available here; paper: the paper's models."),
         container: Container = typer.Option(Container(default("container")), help="Container for video inputs (audio-only → .mka)."),
         eq: Eq = typer.Option(Eq(default("eq")), help="EQ matching: builtin, matchering (GPL-3.0 extra), none."),
@@ -143,8 +149,9 @@ def _command(stage: str | None):
             strict=strict, profile=profile.value, container=container.value, eq=eq.value,
             min_ratio=min_ratio, max_ratio=max_ratio, separator_model=separator_model, asr_model=asr_model,
             seamless_model=seamless_model, seamless_mode=seamless_mode.value, vc_model=vc_model, device=device,
+            allow_truncated=allow_truncated,
         )
-        _run(input, langs, output, workdir, stage, force, cfg_kwargs)
+        _run(input, langs, output, workdir, stage, force, overwrite, cfg_kwargs)
 
     return command
 

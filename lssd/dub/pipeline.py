@@ -10,6 +10,7 @@ applies the run profile, skips the fresh ones, and records what ran into the sid
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 
-from lssd import __version__, sidecar, stages
+from lssd import __version__, locks, sidecar, stages
 from lssd.backends import registry
 from lssd.config import DubConfig
 from lssd.dub import (
@@ -40,6 +41,7 @@ from lssd.languages import Language, get_language
 from lssd.media import MediaInfo, probe
 
 STAGE_VERSION = 1  # bump to invalidate every cache when an algorithm changes
+LOCK_WAIT_S = 24 * 3600.0  # a second run on the same clip waits this long for the first
 MODULES: dict[str, ModuleType] = {
     m.NAME: m for m in (separate, transcribe, translate, synthesize, align, voice_convert, match_loudness, remux)
 }
@@ -76,6 +78,8 @@ def default_output(input_path: Path, info: MediaInfo, cfg: DubConfig, out: Path 
     name = f"{input_path.stem}.dub{suffix}"
     if out is None:
         return input_path.with_name(name)
+    if out.exists() and not out.is_dir() and not out.suffix:
+        raise BadInputError(f"output {out} is an existing file, not a directory; give a .mkv/.mp4 name or a directory")
     if out.is_dir() or not out.suffix:
         return out / name
     if info.has_video and out.suffix.lstrip(".") not in ("mkv", "mp4"):
@@ -89,6 +93,48 @@ def default_workdir(input_path: Path, output: Path) -> Path:
     return output.parent / ".lssd-work" / f"{input_path.stem}-{fingerprint(input_path)[:10]}"
 
 
+def check_output(output: Path, overwrite: bool) -> None:
+    """Before any work: the output's folder is writable, and an existing file there is lssd's own earlier
+    output of the same name (its sidecar says so) unless ``overwrite`` allows replacing anything."""
+    folder = output.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BadInputError(f"cannot create the output folder {folder} ({err.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BadInputError(f"cannot write to the output folder {folder} (permission denied)")
+    if output.exists() and not overwrite and not _is_own_output(output):
+        raise BadInputError(f"{output} exists and was not written by lssd; choose another --output, "
+                            f"or pass --overwrite to replace it")
+
+
+def _is_own_output(output: Path) -> bool:
+    path = sidecar.path_for(output)
+    try:
+        return path.is_file() and sidecar.read_file(path).get("output") == output.name
+    except BadInputError:
+        return False
+
+
+def remove_stale_temporaries(output: Path) -> None:
+    """Temporary files of a killed earlier run for this output (``.<name>.lssd-tmp-<pid>...``), whose
+    process is gone, are removed; a live writer's are left alone."""
+    for tmp in output.parent.glob(f".{output.stem}*.lssd-tmp-*"):
+        pid = tmp.name.rsplit(".lssd-tmp-", 1)[1].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Pipeline:
     """Dubs clips with one configuration. The run profile (``cfg.profile``) is applied here, so a library
     caller gets the same stack as the CLI; ``deviations`` lists what the profile could not honour."""
@@ -98,17 +144,34 @@ class Pipeline:
         self.report = reporter or (lambda event, label, info: None)
 
     def run(self, input_path: Path, output: Path | None = None, workdir: Path | None = None,
-            until: str | None = None, force: set[str] | None = None) -> DubResult:
+            until: str | None = None, force: set[str] | None = None, overwrite: bool = False) -> DubResult:
         """Dub one clip. ``until`` stops after that stage; ``force`` recomputes the named stages
-        (``{"all"}`` recomputes everything)."""
+        (``{"all"}`` recomputes everything); ``overwrite`` lets the output replace a file lssd did not write.
+
+        The clip's work directory is locked for the run: a second run on it waits for the first, then
+        finds its stages fresh (a killed run's lock is released by the kernel)."""
         input_path = Path(input_path)
         registry.preflight(self.cfg)
         info = probe(input_path)
         if until is not None:
             stages.get(until)
         output = default_output(input_path, info, self.cfg, output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        wd = Workdir(workdir or default_workdir(input_path, output))
+        check_output(output, overwrite)
+        root = Path(workdir or default_workdir(input_path, output))
+        lock = root.with_name(root.name + ".lock")
+        what = f"the work directory {root}"
+        try:
+            with locks.exclusive(lock, what):
+                return self._run(input_path, info, output, root, until, force)
+        except locks.LockedError:
+            self.report("wait", what, {"holder": locks.holder(lock)})
+        with locks.exclusive(lock, what, wait=LOCK_WAIT_S):
+            return self._run(input_path, info, output, root, until, force)
+
+    def _run(self, input_path: Path, info: MediaInfo, output: Path, root: Path, until: str | None,
+             force: set[str] | None) -> DubResult:
+        remove_stale_temporaries(output)
+        wd = Workdir(root)
         ctx = ClipContext(input_path=input_path, info=info, cfg=self.cfg, workdir=wd, output=output)
         run = _Run(ctx, DubResult(output=output, sidecar=sidecar.path_for(output), workdir=wd.root), force or set())
 

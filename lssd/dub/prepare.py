@@ -7,14 +7,17 @@ import numpy as np
 from lssd import stages
 from lssd.dub.context import MIX, ClipContext
 from lssd.errors import BadInputError
-from lssd.media import decode_audio, pad_or_trim, write_audio
+from lssd.media import decode_audio, pad_or_trim, video_end, write_audio
 
 NAME = stages.INPUT
 SILENCE_DBFS = -70.0
 
 
+TRUNCATION_TOLERANCE_S = 0.5  # codec priming/padding and a last frame differ from the header by far less
+
+
 def settings(cfg, lang=None) -> dict:
-    return {}
+    return {"allow_truncated": True} if cfg.allow_truncated else {}  # keys of earlier runs stay valid
 
 
 def check_input(ctx: ClipContext) -> None:
@@ -22,11 +25,32 @@ def check_input(ctx: ClipContext) -> None:
         raise BadInputError(f"{ctx.input_path.name} has no audio stream: there is no speech to dub")
 
 
+def decoded_durations(ctx: ClipContext, audio_s: float) -> dict[str, float]:
+    """How long the audio (as decoded, on the picture's timeline) and the video (last packet) really are."""
+    durations = {"audio": audio_s}
+    if ctx.info.has_video:
+        video = ctx.info.video[0]
+        end = video_end(ctx.input_path, video.index, ctx.info.duration)
+        if end is not None:
+            durations["video"] = end - video.start_time
+    return durations
+
+
 def run(ctx: ClipContext, lang=None, selection=None) -> dict:
     check_input(ctx)
     stream = ctx.info.audio[0]
     mix = decode_audio(ctx.input_path, ctx.sr, stream=stream.index, timeline=True)
-    n = int(round(ctx.info.duration * ctx.sr))  # tracks span the container, whatever codec padding says
+    decoded = decoded_durations(ctx, mix.shape[1] / ctx.sr)
+    length = ctx.info.duration  # tracks span the container, whatever codec padding says
+    if min(decoded.values()) < length - TRUNCATION_TOLERANCE_S:
+        found = ", ".join(f"{kind} decodes to {seconds:.1f} s" for kind, seconds in decoded.items())
+        if not ctx.cfg.allow_truncated:
+            raise BadInputError(f"{ctx.input_path.name} is truncated: {found} but the container declares "
+                                f"{length:.1f} s; fetch the file again, or pass --allow-truncated to dub what decodes")
+        length = min(decoded.values())
+        ctx.warn(f"{ctx.input_path.name} is truncated ({found}, declared {ctx.info.duration:.1f} s): "
+                 f"dubbing the first {length:.1f} s")
+    n = int(round(length * ctx.sr))
     mix = pad_or_trim(mix, n)
     peak = float(np.max(np.abs(mix))) if mix.size else 0.0
     rms_db = 10 * np.log10(float(np.mean(mix.astype(np.float64) ** 2)) + 1e-20)
@@ -38,5 +62,7 @@ def run(ctx: ClipContext, lang=None, selection=None) -> dict:
         "codec": stream.codec,
         "channels": int(mix.shape[0]),
         "duration": n / ctx.sr,
+        "declared_duration": ctx.info.duration,
+        "decoded": {kind: round(seconds, 3) for kind, seconds in decoded.items()},
         "rms_dbfs": round(rms_db, 2),
     }

@@ -20,7 +20,7 @@ from lssd.dub.context import ClipContext
 from lssd.segments import KIND_PSEUDO
 from lssd.errors import LssdError
 from lssd.languages import Language, find
-from lssd.media import atomic_output, require_tool, write_audio
+from lssd.media import atomic_output, ff_path, require_tool, write_audio
 from lssd.subtitles import Cue, write_srt
 
 NAME = stages.REMUX
@@ -107,13 +107,13 @@ def _cues(ctx: ClipContext, lang: Language) -> list[Cue]:
 def mux(ctx: ClipContext, tracks: list[Track], output: Path) -> None:
     container = output.suffix.lstrip(".")
     codec, bitrate = AUDIO_CODECS[container]
-    cmd = [require_tool("ffmpeg"), "-v", "error", "-nostdin", "-y", "-i", str(ctx.input_path)]
+    cmd = [require_tool("ffmpeg"), "-v", "error", "-nostdin", "-y", "-i", ff_path(ctx.input_path)]
     dubs = [t for t in tracks if t.wav is not None]
     for t in dubs:
-        cmd += ["-i", str(t.wav)]
+        cmd += ["-i", ff_path(t.wav)]
     subs = [t for t in tracks if t.srt is not None and t.srt.stat().st_size > 0]
     for t in subs:
-        cmd += ["-i", str(t.srt)]
+        cmd += ["-i", ff_path(t.srt)]
     if ctx.info.has_video:
         cmd += ["-map", f"0:{ctx.info.video[0].index}"]
     cmd += ["-map", f"0:{ctx.info.audio[0].index}"]
