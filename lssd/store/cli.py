@@ -12,7 +12,9 @@ from rich.table import Table
 
 from lssd.errors import LssdError
 
-from .store import InstallReport, ModelCheck, Store, get_store
+from .install import InstallReport
+from .store import Store, get_store
+from .verify import ModelCheck
 
 
 class VerifyFailed(LssdError):

@@ -18,7 +18,13 @@ from lssd.dub.config import DubConfig
 from lssd.errors import LssdError
 from lssd.languages import get_language, parse_langs
 from lssd.store.safe_load import UnsafeWeightsError, load_weights
-from lssd.testing.tiny_models import build_knn_vocoder, build_seamless, build_wavlm, copy_catalog, install
+from lssd.testing.tiny_models import (
+    build_knn_vocoder,
+    build_seamless,
+    build_wavlm,
+    copy_catalog,
+    install,
+)
 
 from .conftest import assert_refused, save
 
