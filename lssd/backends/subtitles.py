@@ -7,7 +7,6 @@ stream from the input container into ``cfg.source_subtitles`` before choosing a 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from lssd.backends.vad import hug, speech_spans, to_mono16k
 from lssd.dub.config import DubConfig
 from lssd.dub.segments import KIND_SUBTITLES, Segment, Transcript
 from lssd.errors import BadInputError
+from lssd.hashing import sha256_file
 from lssd.languages import Language, get_language
 from lssd.subtitles import Cue, read_subtitles, speech_text
 
@@ -29,10 +29,6 @@ def language_from_name(path: Path) -> str | None:
         return get_language(tag[0].lstrip(".")).iso3 if tag else None
     except BadInputError:
         return None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def spoken_cues(path: Path) -> list[Cue]:
@@ -62,7 +58,7 @@ class SubtitleRecognizer:
 
     def provenance(self) -> dict:
         return {"backend": "subtitles", "library": "lssd.subtitles", "model": None,
-                "files": {self.path.name: _sha256(self.path)}, "settings": {"timing": "cues shrunk to VAD speech"}}
+                "files": {self.path.name: sha256_file(self.path)}, "settings": {"timing": "cues shrunk to VAD speech"}}
 
 
 class SubtitleTranslator:
@@ -90,7 +86,7 @@ class SubtitleTranslator:
 
     def provenance(self) -> dict:
         return {"backend": "subtitles", "library": "lssd.subtitles", "model": None,
-                "files": {p.name: _sha256(p) for p in self.files.values() if p.is_file()},
+                "files": {p.name: sha256_file(p) for p in self.files.values() if p.is_file()},
                 "settings": {"matching": "each cue to the segment it overlaps most",
                              "unmatched_cues": dict(self.unmatched)}}
 
