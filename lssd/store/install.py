@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,34 +77,42 @@ def import_model(store: Store, name: str, src: Path) -> InstallReport:
     source = Source(Path(src))
     folder = store.root / entry.name
     report = InstallReport(entry.name, folder)
-    store.root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.import-", dir=store.root))
-    try:
-        shas: dict[str, str] = {}
-        missing: list[str] = []
-        for spec in entry.files:
-            sha = _stage_one(source, entry, spec, staging / spec.name)
-            if sha is None:
-                missing.append(spec.name)
-            else:
-                shas[spec.name] = sha
-        if missing:
-            raise BadInputError(
-                f"import {entry.name}: {', '.join(missing)} not found in {source.path} (files are matched by "
-                "name in folders and archives); the model was not marked installed."
-            )
-        mpath = store.manifest_path(entry)
-        mpath.unlink(missing_ok=True)
-        records: dict[str, manifest.Record] = {}
-        for spec in entry.files:
-            target = folder / spec.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / spec.name, target)
-            say_hash(store, spec, shas[spec.name])
-            records[spec.name] = manifest.record(target, shas[spec.name])
-            report.installed.append(spec.name)
-        manifest.write(mpath, entry.name, "import", records)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    staging = store.root / f".{entry.name}.import"
+    with store.installing(entry):
+        shutil.rmtree(staging, ignore_errors=True)  # left by a killed import: the lock says none is running
+        staging.mkdir(parents=True)
+        try:
+            _install_staged(store, entry, source, staging, report)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     store.echo(entry.licence_notice())
     return report
+
+
+def _install_staged(store: Store, entry: ModelEntry, source: Source, staging: Path, report: InstallReport) -> None:
+    """Verify every file into ``staging``, then move them all into the model's folder and write its manifest."""
+    folder = report.path
+    shas: dict[str, str] = {}
+    missing: list[str] = []
+    for spec in entry.files:
+        sha = _stage_one(source, entry, spec, staging / spec.name)
+        if sha is None:
+            missing.append(spec.name)
+        else:
+            shas[spec.name] = sha
+    if missing:
+        raise BadInputError(
+            f"import {entry.name}: {', '.join(missing)} not found in {source.path} (files are matched by "
+            "name in folders and archives); the model was not marked installed."
+        )
+    mpath = store.manifest_path(entry)
+    mpath.unlink(missing_ok=True)
+    records: dict[str, manifest.Record] = {}
+    for spec in entry.files:
+        target = folder / spec.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / spec.name, target)
+        say_hash(store, spec, shas[spec.name])
+        records[spec.name] = manifest.record(target, shas[spec.name])
+        report.installed.append(spec.name)
+    manifest.write(mpath, entry.name, "import", records)

