@@ -9,6 +9,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lssd import __version__
 from lssd.errors import LssdError
@@ -63,7 +64,14 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
-    except typer.Abort:
+    except typer.Abort as exc:
+        # click turns an EOFError escaping a command into Abort too; 130 is for Ctrl-C alone
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, EOFError):
+            detail = escape(str(cause) or "no detail")
+            err_console.print(f"[bold red]error:[/] a file ended before its data did (EOFError: {detail})",
+                              highlight=False, soft_wrap=True)
+            return 1
         err_console.print("[bold red]aborted[/]")
         return 130
     except KeyboardInterrupt:

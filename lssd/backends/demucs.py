@@ -4,18 +4,19 @@ Demucs splits a mix into four stems (drums, bass, other, vocals); dubbing needs 
 the mixture minus the vocals — the other three stems plus whatever the model left unexplained — so
 ``vocals + background`` is the mix exactly and nothing of the original soundtrack is lost.
 
-Models load once per process through ``demucs.pretrained.get_model(name, repo=<store folder>)``, the call
-demucs documents for local model folders, so no network is touched. The pipeline works at 48 kHz and
-Demucs at 44.1 kHz: audio is resampled in and out. Demucs holds all four stems of whatever it is given,
+Models load once per process from the store folder, laid out as demucs' own local repository
+(``<name>.yaml`` listing signatures, one ``<signature>-<sha256 prefix>.th`` package each). lssd reads the
+packages itself, through torch's restricted unpickler with exactly the classes the format names, because
+demucs' loader unpickles them with every global allowed; demucs then only builds the models.
+
+The pipeline works at 48 kHz and Demucs at 44.1 kHz: audio is resampled in and out. Demucs holds all four stems of whatever it is given,
 so an hour-long input goes through in blocks of a few minutes joined by linear crossfades, which keeps
 memory bounded; inside a block, ``apply_model(split=True)`` runs the model's own overlapping segments.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import warnings
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -54,22 +55,70 @@ def blocks(n: int, block: int, fade: int) -> Iterator[tuple[int, int, np.ndarray
         yield start, stop, weight
 
 
+def _model_classes() -> tuple[type, ...]:
+    """The classes a Demucs package's ``klass`` may be."""
+    from demucs.demucs import Demucs
+    from demucs.hdemucs import HDemucs
+    from demucs.htdemucs import HTDemucs
+
+    return Demucs, HDemucs, HTDemucs
+
+
+def _package_globals() -> list:
+    """What a Demucs package may name besides tensors and plain data: its model class, and the fraction and
+    NumPy float its constructor arguments hold (files written under NumPy 1 spell ``numpy.core``)."""
+    from fractions import Fraction
+
+    scalar = (np._core if hasattr(np, "_core") else np.core).multiarray.scalar
+    return [*_model_classes(), Fraction, np.dtype, np.dtypes.Float64DType,
+            (scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar")]
+
+
+def _load_package(path: Path):
+    """One model from a Demucs package (``{"klass", "args", "kwargs", "state"}``), read by lssd rather than by
+    demucs' own loader, which unpickles with every global allowed."""
+    from demucs.states import load_model
+
+    from lssd.store.safe_load import load_weights
+
+    package = load_weights(path, _package_globals())
+    if not isinstance(package, dict) or package.get("klass") not in _model_classes():
+        raise ValueError(f"{path.name} is not a Demucs model package")
+    return load_model(package)  # given the loaded dict, demucs only builds the class and sets its state
+
+
+def _checkpoint(folder: Path, signature: str) -> Path:
+    """``<signature>-<sha256 prefix>.th`` or ``<signature>.th``, as demucs' local repository names them."""
+    found = [p for p in folder.glob("*.th") if p.stem.rsplit("-", 1)[0] == signature]
+    if len(found) != 1:
+        raise ValueError(f"{len(found)} checkpoints for signature {signature} in {folder}")
+    return found[0]
+
+
+def _read_bag(name: str, folder: Path):
+    """The bag of models ``<name>.yaml`` lists, as ``demucs.pretrained.get_model(name, repo=folder)`` builds it."""
+    import yaml
+    from demucs.apply import BagOfModels
+
+    bag = yaml.safe_load((folder / f"{name}.yaml").read_text(encoding="utf-8"))
+    models = [_load_package(_checkpoint(folder, str(sig))) for sig in bag["models"]]
+    return BagOfModels(models, bag.get("weights"), bag.get("segment"))
+
+
 def _load_model(name: str, folder: Path, device: str):
-    """The model or bag of models on ``device``, or one sentence (demucs reports some load errors with
-    ``sys.exit``). A bag kept on the GPU is not shuttled there and back for every clip."""
+    """The model or bag of models on ``device``, or one sentence. A bag kept on the GPU is not shuttled there
+    and back for every clip."""
     if name.endswith("_q") and importlib.util.find_spec("diffq") is None:
         raise BadInputError(f"{STAGE}: Demucs model '{name}' is quantized and needs the 'diffq' package; run "
                             f"`pip install diffq`, or use --separator-model {name[:-2]} (the same models unquantized)")
-    from demucs.pretrained import get_model
-
-    said = io.StringIO()
     try:
-        with contextlib.redirect_stderr(said), warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return get_model(name, repo=folder).to(device).eval()
-    except (Exception, SystemExit) as exc:
-        detail = said.getvalue() if isinstance(exc, SystemExit) else None  # demucs exits after printing why
-        raise model_load_error(STAGE, f"Demucs model '{name}' from {folder}", name, exc, detail) from None
+            return _read_bag(name, folder).to(device).eval()
+    except LssdError:
+        raise
+    except Exception as exc:
+        raise model_load_error(STAGE, f"Demucs model '{name}' from {folder}", name, exc) from None
 
 
 class DemucsSeparator:

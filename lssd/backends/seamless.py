@@ -76,7 +76,9 @@ class SeamlessM4T:
         self.dtype = torch.float16 if self.device == "cuda" else torch.float32  # fp16 halves 9 GB on a GPU
         with quiet_transformers():
             self.processor = SeamlessM4TProcessor.from_pretrained(folder)
-            self.model = SeamlessM4Tv2Model.from_pretrained(folder, dtype=self.dtype).to(self.device).eval()
+            # safetensors only: no pickle in the folder is ever read, whatever else was copied there
+            self.model = SeamlessM4Tv2Model.from_pretrained(folder, dtype=self.dtype, use_safetensors=True,
+                                                            weights_only=True).to(self.device).eval()
 
     def text_to_speech(self, texts: list[str], src: str, tgt: str) -> list[Result]:
         """T2ST: texts in seamless language ``src`` → (text, speech) in ``tgt``, in input order."""

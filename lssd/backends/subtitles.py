@@ -7,7 +7,6 @@ stream from the input container into ``cfg.source_subtitles`` before choosing a 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from lssd.backends.vad import hug, speech_spans, to_mono16k
 from lssd.config import DubConfig
 from lssd.segments import KIND_SUBTITLES, Segment, Transcript
 from lssd.errors import BadInputError
+from lssd.hashing import sha256_file
 from lssd.languages import Language, find, get_language
 from lssd.subtitles import Cue, read_subtitles, speech_text
 
@@ -28,10 +28,6 @@ def language_from_name(path: Path) -> str | None:
     tag = Path(path).suffixes[-2:-1]
     lang = find(tag[0].lstrip(".")) if tag else None
     return lang.iso3 if lang else None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def spoken_cues(path: Path) -> list[Cue]:
@@ -61,7 +57,7 @@ class SubtitleRecognizer:
 
     def provenance(self) -> dict:
         return {"backend": "subtitles", "library": "lssd.subtitles", "model": None,
-                "files": {self.path.name: _sha256(self.path)}, "settings": {"timing": "cues shrunk to VAD speech"}}
+                "files": {self.path.name: sha256_file(self.path)}, "settings": {"timing": "cues shrunk to VAD speech"}}
 
 
 class SubtitleTranslator:
@@ -89,7 +85,7 @@ class SubtitleTranslator:
 
     def provenance(self) -> dict:
         return {"backend": "subtitles", "library": "lssd.subtitles", "model": None,
-                "files": {p.name: _sha256(p) for p in self.files.values() if p.is_file()},
+                "files": {p.name: sha256_file(p) for p in self.files.values() if p.is_file()},
                 "settings": {"matching": "each cue to the segment it overlaps most",
                              "unmatched_cues": dict(self.unmatched)}}
 

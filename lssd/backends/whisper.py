@@ -145,10 +145,15 @@ def _load_model(checkpoint: Path, device: str):
     """The model on ``device`` and which cross-attention heads time its words, or one sentence."""
     import whisper
 
-    try:
+    from lssd.store.safe_load import explain
+
+    try:  # whisper reads the file through torch's restricted unpickler (weights_only=True): no code runs
         model = whisper.load_model(str(checkpoint), device=device, download_root=str(checkpoint.parent))
-    except Exception as exc:  # a corrupt or foreign checkpoint, or no such device: one sentence
-        raise model_load_error(STAGE, f"the Whisper checkpoint {checkpoint}", checkpoint.parent.name, exc) from None
+    except Exception as exc:  # a refused, corrupt or foreign checkpoint, or no such device: one sentence
+        reason = explain(checkpoint, exc)
+        if isinstance(reason, LssdError):
+            raise reason from None
+        raise model_load_error(STAGE, f"the Whisper checkpoint {checkpoint}", checkpoint.parent.name, reason) from None
     # Loaded from a path, whisper does not know which model this is and times words with every head of
     # the upper half; the checkpoint's file name (large-v3.pt, ...) finds its tuned heads.
     heads = whisper._ALIGNMENT_HEADS.get(checkpoint.stem)

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lssd.store.safe_load import load_weights
+
 LRELU_SLOPE = 0.1
 
 
@@ -144,7 +146,7 @@ def unfold_weight_norm(generator: Generator) -> dict[str, torch.Tensor]:
 def load_generator(checkpoint: Path, config: Path) -> Generator:
     """The generator of an official kNN-VC checkpoint (``{"generator": state_dict}``), in eval mode."""
     h = HifiGanConfig.from_json(config)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = load_weights(checkpoint)
     generator = Generator(h)
     generator.load_state_dict(fold_weight_norm(state["generator"]))
     return generator.eval()

@@ -9,7 +9,6 @@ transformers format loads directly. Only the first six layers are built: the res
 from __future__ import annotations
 
 import ast
-import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from lssd.errors import LssdError
+from lssd.store.safe_load import explain, load_weights
 
 SAMPLE_RATE = 16_000
 HOP = 320  # samples per feature frame (20 ms)
@@ -126,14 +126,6 @@ def config_from_original(cfg: dict[str, Any], layers: int | None = None):
     )
 
 
-def _torch_load(path: Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # A cfg holding more than plain data; the store has checked this file's sha256 before we get here.
-        return torch.load(path, map_location="cpu", weights_only=False)
-
-
 def _kept_layers(state: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
     keep = re.compile(r"^encoder\.layers\.(\d+)\.")
     return {k: v for k, v in state.items() if not (m := keep.match(k)) or int(m.group(1)) < layers}
@@ -146,12 +138,15 @@ def load_wavlm(folder: Path, layers: int = LAYER) -> nn.Module:
 
     folder = Path(folder)
     if (folder / "config.json").is_file():
-        model = WavLMModel.from_pretrained(folder, num_hidden_layers=layers)
+        try:  # transformers reads safetensors, or a pytorch_model.bin through torch's restricted unpickler
+            model = WavLMModel.from_pretrained(folder, num_hidden_layers=layers, weights_only=True)
+        except Exception as exc:
+            raise explain(folder / "pytorch_model.bin", exc) from None
     else:
         checkpoints = sorted(folder.glob("*.pt"))
         if len(checkpoints) != 1:
             raise LssdError(f"expected one WavLM .pt checkpoint in {folder}, found {len(checkpoints)}")
-        ckpt = _torch_load(checkpoints[0])
+        ckpt = load_weights(checkpoints[0])  # the authors' file is tensors and plain data: nothing to allow
         model = WavLMModel(config_from_original(dict(ckpt["cfg"]), layers))
         state = _kept_layers(original_to_transformers(ckpt["model"]), layers)
         missing, unexpected = model.load_state_dict(state, strict=False)

@@ -6,7 +6,9 @@ Backends call ``get_store().require(name, stage=..., fallback=...)`` before any 
 
 from .catalog import STAGES, Bundled, Catalog, ModelEntry, ModelFile, load_catalog
 from .download import ChecksumError, DownloadError
-from .store import InstallReport, ModelCheck, Store, VerifyReport, get_store
+from .install import InstallReport
+from .store import Store, get_store
+from .verify import ModelCheck, VerifyReport
 
 __all__ = [
     "STAGES",

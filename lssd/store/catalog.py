@@ -13,9 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from lssd import stages
 from lssd.errors import BadInputError
 
-STAGES = ("separate", "transcribe", "translate", "synthesize", "voice-convert", "vad")
+# catalog stages: the dub stages that load models, plus Silero's voice-activity detector
+VAD = "vad"
+STAGES = (*stages.BACKEND_OPTIONS, VAD)
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX = re.compile(r"^[0-9a-f]+$")

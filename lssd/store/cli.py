@@ -7,11 +7,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lssd.errors import LssdError
 
-from .store import InstallReport, Store, get_store
+from .install import InstallReport
+from .store import Store, get_store
+from .verify import ModelCheck
 
 
 class VerifyFailed(LssdError):
@@ -140,6 +143,24 @@ def import_model(
     _report(_out(), get_store().import_(name, src), "imported")
 
 
+PIN_LABEL = {
+    "ok": "a full sha256 its source publishes",
+    "prefix": "only the sha256 prefix its source publishes",
+    "recorded": "only the sha256 recorded at first install",
+    "other-version": "only the sha256 recorded at install (another package version)",
+}
+
+
+def _pins(check: ModelCheck) -> str:
+    """How strongly each file of a verified model is pinned: a published full hash, a published prefix (a
+    Demucs file name's 32 bits), or nothing but what was recorded when it was first installed."""
+    groups: dict[str, list[str]] = {}
+    for f in check.files:
+        groups.setdefault(f.status, []).append(f.name)
+    parts = [f"{', '.join(names)} by {PIN_LABEL[status]}" for status, names in groups.items() if status in PIN_LABEL]
+    return escape(f" (pinned: {'; '.join(parts)})") if parts else ""
+
+
 def verify(name: str | None = typer.Argument(None, help="One model; all present models if omitted.")) -> None:
     """Re-hash model files against the catalog; exits non-zero on any mismatch."""
     report = get_store().verify(name)
@@ -148,7 +169,8 @@ def verify(name: str | None = typer.Argument(None, help="One model; all present 
         if check.status == "missing" and not check.required:
             continue
         style = CHECK_STYLE.get(check.status, "")
-        out.print(f"[{style}]{check.name}: {check.status}[/]", soft_wrap=True)
+        pins = _pins(check) if check.status == "ok" else ""
+        out.print(f"[{style}]{check.name}: {check.status}[/]{pins}", soft_wrap=True, markup=True)
         for f in check.files:
             if not f.ok:
                 detail = f" (expected {f.expected}, found {f.sha256})" if f.status == "mismatch" else ""

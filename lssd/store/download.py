@@ -1,8 +1,9 @@
 """Getting one file into the store safely: stream to ``<file>.part``, hash while writing, verify, rename.
 
-A file only ever appears under its real name once its hash has been checked, so a killed download or a
-corrupt copy can never be mistaken for a good model. Downloads over HTTP resume from the ``.part`` file
-when the server honours ``Range``; anything else restarts from zero.
+A file only ever appears under its real name once its size and hash have been checked, so a killed or cut
+download or a corrupt copy can never be mistaken for a good model. A download that ends before the size its
+server announced (or the catalog's) keeps its ``.part`` file, and the next attempt resumes from it over
+HTTP when the server honours ``Range``; anything else restarts from zero.
 """
 
 from __future__ import annotations
@@ -37,14 +38,6 @@ class DownloadError(LssdError):
     """A file could not be fetched from its source."""
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def part_path(dest: Path) -> Path:
     """The temporary name a file is written under until it is verified."""
     return dest.with_name(dest.name + ".part")
@@ -73,11 +66,15 @@ def install_stream(
     *,
     advance: Advance | None = None,
     resume_from: int = 0,
+    download: bool = False,
+    total: int | None = None,
 ) -> str:
-    """Copy ``src`` into ``dest`` via ``dest.part``, verifying hash (and size where known) before renaming.
+    """Copy ``src`` into ``dest`` via ``dest.part``, verifying size and hash before renaming.
 
-    With ``resume_from`` > 0 the bytes already in the part file are kept and ``src`` continues after them.
-    Returns the full sha256 of the installed file.
+    A ``download`` that ends short of its size (``total``, what the server announced, else the catalog's) is a
+    cut connection, not a file: its part file is kept for the next attempt to resume from (``resume_from`` > 0
+    keeps the bytes already there). Anything else that goes wrong removes the part file. Returns the full
+    sha256 of the installed file.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
@@ -96,6 +93,12 @@ def install_stream(
                 written += len(chunk)
                 if advance:
                     advance(len(chunk))
+        expected = total or spec.size
+        if download and expected and written < expected:
+            raise DownloadError(
+                f"download of {origin} stopped after {written} of {expected} bytes; run the same command again "
+                "to resume."
+            )
         actual = digest.hexdigest()
         check_hash(spec, actual, origin, model)
         if spec.size and written != spec.size:
@@ -103,8 +106,9 @@ def install_stream(
                 f"{model}: {spec.name} from {origin} is {written} bytes, but the catalog expects {spec.size}; "
                 "the file was not installed."
             )
-    except ChecksumError:
-        part.unlink(missing_ok=True)
+    except BaseException as exc:
+        if not download or isinstance(exc, ChecksumError):  # only a download's bytes are worth resuming from
+            part.unlink(missing_ok=True)
         raise
     os.replace(part, dest)
     return actual
@@ -187,7 +191,8 @@ def _fetch(
         start = offset if resumed else 0
         advance = on_start(total, start) if on_start else None
         try:
-            return install_stream(stream, dest, spec, url, model, advance=advance, resume_from=start)
+            return install_stream(stream, dest, spec, url, model, advance=advance, resume_from=start,
+                                  download=True, total=total)
         except (OSError, http.client.HTTPException) as exc:
             raise DownloadError(
                 f"download of {url} stopped ({exc!r}); run the same command again to resume."

@@ -8,8 +8,10 @@ never extracted, so a hostile archive cannot write outside it.
 
 from __future__ import annotations
 
+import lzma
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ from typing import BinaryIO
 from lssd.errors import BadInputError
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
+# what a damaged or truncated archive raises while it is listed or read (gzip's and bz2's errors are OSErrors)
+ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError)
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,8 @@ class Source:
                     return [PurePosixPath(i.filename) for i in zf.infolist() if not i.is_dir()]
             with tarfile.open(self.path) as tf:
                 return [PurePosixPath(m.name) for m in tf.getmembers() if m.isfile()]
-        except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
-            raise BadInputError(f"cannot read archive {self.path}: {exc}.") from None
+        except ARCHIVE_ERRORS as exc:
+            raise BadInputError(f"cannot read archive {self.path}: {_reason(exc)}.") from None
 
     def candidates(self, wanted: str, prefer: str | None = None) -> list[Candidate]:
         found = [
@@ -89,6 +93,12 @@ class Source:
 
     @contextmanager
     def open(self, cand: Candidate) -> Iterator[BinaryIO]:
+        """The candidate's bytes; a damaged archive member fails its read with one sentence naming it."""
+        with self._open(cand) as fh:
+            yield fh if self.kind in ("file", "dir") else _Checked(fh, cand.where)  # type: ignore[misc]
+
+    @contextmanager
+    def _open(self, cand: Candidate) -> Iterator[BinaryIO]:
         if self.kind == "file":
             with open(self.path, "rb") as fh:
                 yield fh
@@ -105,3 +115,21 @@ class Source:
                     raise BadInputError(f"{cand.where} is not a regular file.")
                 with fh:
                     yield fh
+
+
+def _reason(exc: BaseException) -> str:
+    return f"it is damaged or truncated ({type(exc).__name__}: {exc})" if str(exc) else "it is damaged or truncated"
+
+
+class _Checked:
+    """An archive member's stream whose read errors (a bad CRC, a cut-off archive) become one sentence."""
+
+    def __init__(self, fh: BinaryIO, where: str):
+        self._fh = fh
+        self._where = where
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._fh.read(n)
+        except ARCHIVE_ERRORS as exc:
+            raise BadInputError(f"cannot read {self._where}: {_reason(exc)}.") from None

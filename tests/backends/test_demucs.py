@@ -1,4 +1,4 @@
-"""The Demucs separator, loaded as a user's run loads it: registry → model store → demucs.get_model.
+"""The Demucs separator, loaded as a user's run loads it: registry → model store → lssd's Demucs package reader.
 
 A tiny random HTDemucs (and a bag of tiny HDemucs) in demucs' own repo layout stands in for the real
 weights; what it separates is noise, so these tests check the bookkeeping around the model: rates,
@@ -92,11 +92,11 @@ def test_mono_and_multichannel_inputs_keep_their_layout(tiny_store):
 
 
 def test_engine_loads_once_per_process(tiny_store, monkeypatch):
-    import demucs.pretrained
+    from lssd.backends import demucs as backend
 
     calls = []
-    real = demucs.pretrained.get_model
-    monkeypatch.setattr(demucs.pretrained, "get_model", lambda *a, **kw: calls.append(a) or real(*a, **kw))
+    real = backend._load_model
+    monkeypatch.setattr(backend, "_load_model", lambda *a, **kw: calls.append(a) or real(*a, **kw))
     registry._ENGINES.clear()
     first = _engine(_cfg())
     assert _engine(_cfg()) is first

@@ -37,6 +37,7 @@ class Server:
     files: dict[str, bytes]
     ranges: bool = True
     requests: list[tuple[str, str | None]] = field(default_factory=list)
+    cut_after: dict[str, int] = field(default_factory=dict)  # name -> bytes sent before the connection drops
 
 
 def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
@@ -61,7 +62,8 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 self.send_response(200)
             self.send_header("Content-Length", str(len(data) - start))
             self.end_headers()
-            self.wfile.write(data[start:])
+            stop = server.cut_after.get(name, len(data))
+            self.wfile.write(data[start:max(stop, start)])
 
         def log_message(self, format: str, *args: object) -> None:
             pass

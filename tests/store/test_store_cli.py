@@ -86,6 +86,25 @@ def test_import_then_verify_then_corrupt(store, tmp_path, capsys):
     )
 
 
+def test_verify_says_how_each_file_is_pinned(store, tmp_path, capsys):
+    from .conftest import PAYLOADS
+
+    src = tmp_path / "usb-stick"
+    src.mkdir()
+    for name, data in PAYLOADS.items():
+        (src / name).write_bytes(data)
+    for name in ("fake-model", "fake-unpinned"):
+        assert main(["models", "import", name, str(src)]) == 0
+    capsys.readouterr()
+    assert main(["models", "verify"]) == 0
+    lines = {line.split(":")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["fake-model"] == (
+        "fake-model: ok (pinned: weights.bin, config.json by a full sha256 its source publishes; "
+        "sig-prefixed.th by only the sha256 prefix its source publishes)"
+    )
+    assert lines["fake-unpinned"] == "fake-unpinned: ok (pinned: free.pt by only the sha256 recorded at first install)"
+
+
 def test_verify_a_named_missing_model_fails(store, capsys):
     assert main(["models", "verify", "fake-model"]) == 1
     captured = capsys.readouterr()

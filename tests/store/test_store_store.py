@@ -62,13 +62,6 @@ def test_require_checks_required_models_too(store):
         store.require("fake-needs", stage="voice-convert", fallback="world")
 
 
-def test_the_sentence_names_the_dub_cli_option_of_each_stage():
-    from lssd.backends.registry import STAGE_OPTIONS
-    from lssd.store.store import STAGE_OPTION
-
-    assert STAGE_OPTION == {stage: f"--{option}" for stage, option in STAGE_OPTIONS.items()}
-
-
 FALLBACKS = {"separate": "dsp", "transcribe": "subtitles", "translate": "subtitles",
              "synthesize": "espeak", "voice-convert": "world"}
 
@@ -214,7 +207,7 @@ def test_verify_all_ignores_absent_models_but_not_a_named_one(store):
 def test_provenance_reads_cached_hashes_and_rechecks_changed_files(store, monkeypatch):
     store.pull("fake-model", progress=False)
     expected = {n: sha(PAYLOADS[n]) for n in MODEL_FILES}
-    import lssd.store.store as store_module
+    import lssd.store.provenance as store_module
 
     real_hash = store_module.sha256_file
     monkeypatch.setattr(store_module, "sha256_file", lambda p: pytest.fail(f"re-hashed {p}"))
