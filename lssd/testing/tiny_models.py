@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from lssd.hashing import sha256_file
+
 # SeamlessM4T v2 ------------------------------------------------------------------------------------------
 
 # Languages the tiny SeamlessM4T reads/writes as text, and the subset it speaks: Korean is text-only and
@@ -170,14 +172,6 @@ def build_knn_vocoder(folder: Path, feature_dim: int = WAVLM_HIDDEN, seed: int =
 # Catalog entries ------------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_catalog_entry(catalog: Path, name: str, folder: Path, *, stage: str, library: str,
                         stages: Iterable[str] = (), requires: Iterable[str] = (), licence: str = "MIT",
                         non_commercial: bool = False) -> Path:
@@ -194,7 +188,7 @@ def write_catalog_entry(catalog: Path, name: str, folder: Path, *, stage: str, l
     ]
     for file in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         rel = file.relative_to(folder).as_posix()
-        lines += ["[[files]]", f'name = "{rel}"', f'url = "{file.as_uri()}"', f'sha256 = "{_sha256(file)}"',
+        lines += ["[[files]]", f'name = "{rel}"', f'url = "{file.as_uri()}"', f'sha256 = "{sha256_file(file)}"',
                   f"size = {file.stat().st_size}", ""]
     path = catalog / f"{name}.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
