@@ -8,7 +8,7 @@ the transcribe stage detects the source language instead of assuming English. Wh
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,13 @@ class Detection:
     language: str  # ISO 639-2/T (639-3 where 639-2 has none), the code container tags use
     probability: float
     model: str
+    probabilities: dict[str, float] = field(default_factory=dict, compare=False)  # every language's, by ISO code
+
+    def probability_of(self, language: str) -> float:
+        """How likely the model finds ``language`` (any ISO code lssd knows) in the audio."""
+        from lssd.languages import get_language
+
+        return self.probabilities.get(get_language(language).iso3, 0.0)
 
     def __iter__(self):  # unpacks as (language, probability, model)
         return iter((self.language, self.probability, self.model))
@@ -85,5 +92,5 @@ def detect(audio: np.ndarray, sr: int) -> Detection:
     if mono.size < WHISPER_SR // 2 or not np.any(mono):
         raise LssdError("language ID needs at least 0.5 s of non-silent audio")
     model = _load(str(model_folder()))
-    code, probability, _ = model.detect_language(loudest_window(mono))
-    return Detection(iso3(code), float(probability), MODEL)
+    code, probability, every = model.detect_language(loudest_window(mono))
+    return Detection(iso3(code), float(probability), MODEL, {iso3(c): float(p) for c, p in every})
