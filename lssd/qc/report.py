@@ -58,20 +58,24 @@ def judge(values: dict, table: dict[str, Metric]) -> dict[str, dict]:
 
 
 def check(output: Path, *, table: dict[str, Metric] | None = None, costs: tuple[str, ...] = (CHEAP, MODEL),
-          original: int | None = None) -> dict:
-    """The QC report of one container (JSON-ready): per dub track, each metric's value and status."""
+          original: int | None = None, only: set[int] | None = None) -> dict:
+    """The QC report of one container (JSON-ready): per dub track, each metric's value and status.
+    ``only``: the audio tracks (0-based) to check; default every track but the original."""
     output = Path(output)
     table = table or BY_NAME
     sc = sidecar.read(output)
     tracks, orig_pos = _tracks(output, sc, original)
-    decoded = [decode_audio(output, SAMPLE_RATE, stream=t["stream"], timeline=True) for t in tracks]
-    length = decoded[orig_pos].shape[1]
-    orig = measure.track(decoded[orig_pos], SAMPLE_RATE, length)
+    wanted = [p for p in range(len(tracks)) if p != orig_pos and (only is None or p in only)]
+    if only is not None and set(only) - set(wanted):
+        raise BadInputError(f"{output.name}: no dub track {sorted(set(only) - set(wanted))[0]} to check "
+                            f"(audio tracks 0–{len(tracks) - 1}, the original is {orig_pos})")
+    original_audio = decode_audio(output, SAMPLE_RATE, stream=tracks[orig_pos]["stream"], timeline=True)
+    length = original_audio.shape[1]
+    orig = measure.track(original_audio, SAMPLE_RATE, length)
     out_tracks = []
-    for pos, t in enumerate(tracks):
-        if pos == orig_pos:
-            continue
-        dub = measure.track(decoded[pos], SAMPLE_RATE, length)
+    for pos in wanted:
+        t = tracks[pos]
+        dub = measure.track(decode_audio(output, SAMPLE_RATE, stream=t["stream"], timeline=True), SAMPLE_RATE, length)
         found = measure.measure(dub, orig, t["language"], costs)
         values = {**found["values"], **_alignment(sc, t["language"])}
         metrics = judge(values, table)
