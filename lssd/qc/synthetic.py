@@ -51,6 +51,10 @@ class SyntheticDub:
     spans: list[tuple[float, float]]  # original speech, seconds
     duration: float
 
+    def track(self, case: str) -> int:
+        """The audio track (0-based; 0 is the original) holding ``case``."""
+        return self.cases.index(case) + 1
+
 
 def _level(x: np.ndarray, db: float) -> np.ndarray:
     return (x * (10 ** (db / 20) / (np.sqrt(np.mean(x**2)) + 1e-12))).astype(np.float32)
