@@ -75,9 +75,12 @@ def check(output: Path, *, table: dict[str, Metric] | None = None, costs: tuple[
     out_tracks = []
     for pos in wanted:
         t = tracks[pos]
-        dub = measure.track(decode_audio(output, SAMPLE_RATE, stream=t["stream"], timeline=True), SAMPLE_RATE, length)
+        audio = decode_audio(output, SAMPLE_RATE, stream=t["stream"], timeline=True)[:, :length]
+        lag = measure.sync_offset(audio, original_audio, SAMPLE_RATE, orig.spans)
+        dub = measure.track(measure.shift(audio, lag or 0), SAMPLE_RATE, length)
         found = measure.measure(dub, orig, t["language"], costs)
-        values = {**found["values"], **_alignment(sc, t["language"])}
+        sync = None if lag is None else round(1000 * lag / SAMPLE_RATE, 3)
+        values = {"sync": sync, **found["values"], **_alignment(sc, t["language"])}
         metrics = judge(values, table)
         if found.get("language_status") and "language" in metrics:
             metrics["language"]["status"] = found["language_status"]

@@ -29,6 +29,7 @@ ENGLISH_AGAIN = (
     "The water was cold and the sky was grey all day long.",
     "We walked along the beach and talked about the summer.",
 )
+PERIOD = 9.0  # seconds: the two lines, then a pause
 SPEECH_DB = -22.0
 BACKGROUND_DB = -32.0
 
@@ -84,13 +85,16 @@ def build(path: Path, cases: list[str] | None = None, duration: float = 9.0) -> 
     sr = SAMPLE_RATE
     n = int(duration * sr)
     bg = music_background(duration, sr, seed=0, level_db=BACKGROUND_DB)
-    orig_lines = [(t, _level(speak(text), SPEECH_DB)) for t, text in ORIGINAL]
+    said = [(t, _level(speak(text), SPEECH_DB)) for t, text in ORIGINAL]
+    # the lines repeat every PERIOD seconds for as long as they fit (a longer clip for the benchmark)
+    orig_lines = [(t + k * PERIOD, x) for k in range(max(1, int(duration // PERIOD))) for t, x in said
+                  if t + k * PERIOD + x.size / sr <= duration]
     spans = [(t, t + x.size / sr) for t, x in orig_lines]
     orig_speech = _place(n, orig_lines, sr)
 
     def dub_speech(texts=DUB, voice="es", pitch=50, shift=0.0, gain_db=0.0) -> np.ndarray:
         pieces = []
-        for (a, b), text in zip(spans, texts):
+        for (a, b), text in zip(spans, texts * len(spans)):
             x = _fitted(text, voice, pitch, b - a, sr)
             pieces.append((a + shift, _level(x, SPEECH_DB + gain_db)))
         return _place(n, pieces, sr)
@@ -111,7 +115,7 @@ def build(path: Path, cases: list[str] | None = None, duration: float = 9.0) -> 
     segments = [{"id": i, "start": a, "end": b, "text": t, "dubbed": True,
                  "targets": {"spa": {"text": d, "start": a, "end": b, "stretch_ratio": 1.1, "policy": "fit",
                                      "borrowed_s": 0.0, "trimmed_s": 0.0}}}
-                for i, ((a, b), (_, t), d) in enumerate(zip(spans, ORIGINAL, DUB))]
+                for i, ((a, b), (_, t), d) in enumerate(zip(spans, ORIGINAL * len(spans), DUB * len(spans)))]
     with tempfile.TemporaryDirectory(prefix="lssd-qc-") as tmp:
         wavs = [Path(tmp) / "original.wav"]
         write_audio(wavs[0], bg + orig_speech[None, :], sr)

@@ -38,6 +38,9 @@ class Metric:
 
 
 METRICS: tuple[Metric, ...] = (
+    Metric("sync", "track offset", "ms", ABS, 1.0, 20.0, CHEAP,
+           "how far the dub track's shared background is shifted against the original's (cross-correlation); "
+           "compensated before the metrics below, which need sample accuracy"),
     Metric("timing", "speech in place", "share", HIGHER, 0.95, 0.85, CHEAP,
            "share of the dub's speech energy (where the dub track has speech) inside the original's speech "
            "spans widened by 0.2 s"),
