@@ -12,7 +12,15 @@ from rich.table import Table
 
 from lssd.errors import BadInputError
 from lssd.media import write_json
-from lssd.qc.thresholds import CHEAP, LEVELS, METRICS, MODEL, NA, at_least, with_overrides
+from lssd.qc.thresholds import (
+    CHEAP,
+    LEVELS,
+    METRICS,
+    MODEL,
+    NA,
+    at_least,
+    with_overrides,
+)
 
 console = Console()
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", NA: "dim"}

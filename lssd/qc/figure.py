@@ -33,7 +33,7 @@ def _still(path: Path, t: float, height: int = 120) -> np.ndarray | None:
 
     cmd = [require_tool("ffmpeg"), "-v", "error", "-nostdin", "-ss", f"{t:.3f}", "-i", str(path), "-frames:v", "1",
            "-vf", f"scale=-2:{height}", "-f", "image2pipe", "-vcodec", "png", "-"]
-    proc = subprocess.run(cmd, capture_output=True)
+    proc = subprocess.run(cmd, capture_output=True, check=False)  # no still is no reason to fail the figure
     return mpimg.imread(io.BytesIO(proc.stdout), format="png") if proc.returncode == 0 and proc.stdout else None
 
 

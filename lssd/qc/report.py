@@ -67,7 +67,7 @@ def check(output: Path, *, table: dict[str, Metric] | None = None, costs: tuple[
     tracks, orig_pos = _tracks(output, sc, original)
     wanted = [p for p in range(len(tracks)) if p != orig_pos and (only is None or p in only)]
     if only is not None and set(only) - set(wanted):
-        raise BadInputError(f"{output.name}: no dub track {sorted(set(only) - set(wanted))[0]} to check "
+        raise BadInputError(f"{output.name}: no dub track {min(set(only) - set(wanted))} to check "
                             f"(audio tracks 0–{len(tracks) - 1}, the original is {orig_pos})")
     original_audio = decode_audio(output, SAMPLE_RATE, stream=tracks[orig_pos]["stream"], timeline=True)
     length = original_audio.shape[1]

@@ -64,7 +64,7 @@ def _level(x: np.ndarray, db: float) -> np.ndarray:
 def _place(n: int, pieces: list[tuple[float, np.ndarray]], sr: int) -> np.ndarray:
     out = np.zeros(n, dtype=np.float32)
     for start, x in pieces:
-        a = int(round(start * sr))
+        a = round(start * sr)
         b = min(n, a + x.size)
         out[a:b] += x[: b - a]
     return out
