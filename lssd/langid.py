@@ -57,7 +57,10 @@ def model_folder() -> Path:
     from lssd.store.joined import materialise
 
     store = get_store()
-    materialise(store, MODEL)
+    try:
+        materialise(store, MODEL)
+    except OSError:  # a read-only store: require() below says what is missing and how to get it
+        pass
     return store.require(MODEL, stage="language ID")
 
 

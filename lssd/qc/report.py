@@ -111,7 +111,8 @@ def _seconds(spans) -> float:
 
 
 def qc_summary(output_path: Path) -> dict:
-    """The cheap QC of one dub for a dataset manifest row: no models, ≈1 s per minute of audio per track.
+    """The cheap QC of one dub for a dataset manifest row: no models; ≈9 s CPU per minute of audio per dub
+    track (benchmarks/qc.py), where the model-based metrics would add ≈18 s and a model load per process.
 
     ``{"status", "cost", "tracks": [{"language", "label", "status", "values": {metric: value},
     "statuses": {metric: status}}]}``; store it as JSON (``json.dumps``) in the manifest's ``qc`` column."""
