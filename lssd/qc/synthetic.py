@@ -1,0 +1,142 @@
+"""Dubs with known faults, for QC's tests and benchmark: one container, one original track, one dub track
+per case, built from espeak-ng speech over a known background and muxed with ffmpeg (no pipeline run).
+
+Every case is the good dub with exactly one thing wrong, so each must be flagged by its own metric.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lssd import sidecar
+from lssd.media import SAMPLE_RATE, atomic_output, require_tool, write_audio
+from lssd.samples import music_background, speak
+
+ORIGINAL = (
+    (0.6, "The boats come back before the evening storm."),
+    (4.4, "Nobody knows where the old keeper went last winter."),
+)
+DUB = (
+    "Los barcos vuelven antes de la tormenta de la tarde.",
+    "Nadie sabe adónde fue el viejo guardián el invierno pasado.",
+)
+ENGLISH_AGAIN = (
+    "The water was cold and the sky was grey all day long.",
+    "We walked along the beach and talked about the summer.",
+)
+PERIOD = 9.0  # seconds: the two lines, then a pause
+SPEECH_DB = -22.0
+BACKGROUND_DB = -32.0
+
+# case → the metric that must flag it
+CASES = {
+    "good": None,
+    "late": "timing",
+    "loud": "loudness",
+    "leak": "leakage",
+    "background": "background",
+    "english": "language",
+    "voice": "voice",
+}
+
+
+@dataclass
+class SyntheticDub:
+    path: Path
+    cases: list[str]  # audio track i + 1 is cases[i]
+    spans: list[tuple[float, float]]  # original speech, seconds
+    duration: float
+
+    def track(self, case: str) -> int:
+        """The audio track (0-based; 0 is the original) holding ``case``."""
+        return self.cases.index(case) + 1
+
+
+def _level(x: np.ndarray, db: float) -> np.ndarray:
+    return (x * (10 ** (db / 20) / (np.sqrt(np.mean(x**2)) + 1e-12))).astype(np.float32)
+
+
+def _place(n: int, pieces: list[tuple[float, np.ndarray]], sr: int) -> np.ndarray:
+    out = np.zeros(n, dtype=np.float32)
+    for start, x in pieces:
+        a = round(start * sr)
+        b = min(n, a + x.size)
+        out[a:b] += x[: b - a]
+    return out
+
+
+def _fitted(text: str, voice: str, pitch: int, seconds: float, sr: int) -> np.ndarray:
+    """espeak-ng speech spoken at the rate that fills ``seconds`` (pitch kept), cut or padded to it."""
+    rate = 160
+    x = speak(text, voice, rate, pitch)
+    rate = int(np.clip(rate * x.size / (seconds * sr), 80, 450))
+    x = speak(text, voice, rate, pitch)[: int(seconds * sr)]
+    return np.pad(x, (0, int(seconds * sr) - x.size))
+
+
+def build(path: Path, cases: list[str] | None = None, duration: float = 9.0) -> SyntheticDub:
+    """Write ``path`` (mkv): testsrc2 picture, the original mix, one dub track per case, and a sidecar."""
+    cases = list(cases or CASES)
+    sr = SAMPLE_RATE
+    n = int(duration * sr)
+    bg = music_background(duration, sr, seed=0, level_db=BACKGROUND_DB)
+    said = [(t, _level(speak(text), SPEECH_DB)) for t, text in ORIGINAL]
+    # the lines repeat every PERIOD seconds for as long as they fit (a longer clip for the benchmark)
+    orig_lines = [(t + k * PERIOD, x) for k in range(max(1, int(duration // PERIOD))) for t, x in said
+                  if t + k * PERIOD + x.size / sr <= duration]
+    spans = [(t, t + x.size / sr) for t, x in orig_lines]
+    orig_speech = _place(n, orig_lines, sr)
+
+    def dub_speech(texts=DUB, voice="es", pitch=50, shift=0.0, gain_db=0.0) -> np.ndarray:
+        pieces = []
+        for (a, b), text in zip(spans, texts * len(spans)):
+            x = _fitted(text, voice, pitch, b - a, sr)
+            pieces.append((a + shift, _level(x, SPEECH_DB + gain_db)))
+        return _place(n, pieces, sr)
+
+    good = dub_speech()
+    tracks = {
+        "good": bg + good,
+        "late": bg + dub_speech(shift=1.0),
+        "loud": bg + dub_speech(gain_db=6.0),
+        "leak": bg + good + orig_speech * 10 ** (-6 / 20),
+        "background": music_background(duration, sr, seed=7, level_db=BACKGROUND_DB)[:, ::-1].copy() + good,
+        "english": bg + dub_speech(texts=ENGLISH_AGAIN, voice="en"),
+        "voice": bg + dub_speech(voice="es+f3", pitch=85),
+    }
+    entries = [sidecar.track_entry(0, "eng", sidecar.KIND_ORIGINAL, "English (original)")]
+    entries += [sidecar.track_entry(i + 1, "spa", sidecar.KIND_SYNTHETIC_DUB, f"Spanish ({c})",
+                                    sidecar.TEXT_TRANSLATION) for i, c in enumerate(cases)]
+    segments = [{"id": i, "start": a, "end": b, "text": t, "dubbed": True,
+                 "targets": {"spa": {"text": d, "start": a, "end": b, "stretch_ratio": 1.1, "policy": "fit",
+                                     "borrowed_s": 0.0, "trimmed_s": 0.0}}}
+                for i, ((a, b), (_, t), d) in enumerate(zip(spans, ORIGINAL * len(spans), DUB * len(spans)))]
+    with tempfile.TemporaryDirectory(prefix="lssd-qc-") as tmp:
+        wavs = [Path(tmp) / "original.wav"]
+        write_audio(wavs[0], bg + orig_speech[None, :], sr)
+        for c in cases:
+            wavs.append(Path(tmp) / f"{c}.wav")
+            write_audio(wavs[-1], tracks[c], sr)
+        _mux(wavs, Path(path), duration, ["eng"] + ["spa"] * len(cases), [e["title"] for e in entries])
+    sidecar.write(sidecar.path_for(Path(path)), {"format": sidecar.FORMAT, "output": Path(path).name,
+                                                 "duration": duration, "source_language": "eng",
+                                                 "tracks": entries, "segments": segments})
+    return SyntheticDub(Path(path), cases, spans, duration)
+
+
+def _mux(wavs: list[Path], out: Path, duration: float, languages: list[str], titles: list[str]) -> None:
+    cmd = [require_tool("ffmpeg"), "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
+           f"testsrc2=size=320x180:rate=25:duration={duration:.3f}"]
+    for w in wavs:
+        cmd += ["-i", str(w)]
+    cmd += ["-map", "0:v"] + [x for i in range(len(wavs)) for x in ("-map", f"{i + 1}:a")]
+    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "flac"]
+    for i, (lang, title) in enumerate(zip(languages, titles)):
+        cmd += [f"-metadata:s:a:{i}", f"language={lang}", f"-metadata:s:a:{i}", f"title={title}"]
+    with atomic_output(out) as tmp:
+        subprocess.run([*cmd, "-f", "matroska", str(tmp)], check=True, capture_output=True)
