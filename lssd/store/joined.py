@@ -18,7 +18,8 @@ from lssd.locks import exclusive
 from . import manifest
 from .catalog import ModelFile
 from .download import install_stream
-from .store import Store, _package_file
+from .packages import package_file as _package_file
+from .store import Store
 
 PART_SEPARATOR = "+"
 
