@@ -88,7 +88,10 @@ def lvu(
     results = run_lvu(runs, lvu_dir, out, videos=videos, tasks=tasks, language=language, probe=probe,
                       linear=LinearConfig(epochs=epochs, seed=seed), grid=MLPGrid(seed=seed), device=device,
                       batch_size=batch_size, num_workers=workers, progress=progress)
-    Console().print(table(results))
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: no 80-column wrap of a many-run table
+        console = Console(width=200)
+    console.print(table(results))
     typer.echo(f"results -> {out / RESULTS}")
 
 

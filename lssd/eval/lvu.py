@@ -83,29 +83,41 @@ def run_lvu(runs: Sequence[Path], lvu_dir: Path, out: Path, *, videos: Path | No
 def probe_task(store: EmbeddingStore, examples: list[lvu.Example], failed: set[str], probe: str,
                linear: LinearConfig, grid: MLPGrid, device: str) -> TaskResult:
     """One task: splits of the embedded examples, one probe per modality the run has."""
-    task = examples[0].task
-    kind = REGRESSION if examples[0].is_regression else CLASSIFICATION
-    kept = [ex for ex in examples if store.has(ex.video_id)]
+    task, kind = examples[0].task, task_kind(examples[0])
+    kept = task_splits(store, examples)
+    n_kept = sum(len(ids) for ids, _ in kept.values())
     n_failed = sum(ex.video_id in failed for ex in examples)
-    result = TaskResult(task, "mse" if kind == REGRESSION else "top1", len(examples) - len(kept) - n_failed, n_failed)
-    by_split = {s: [ex for ex in kept if ex.split == s] for s in lvu.SPLITS}
-    empty = [s for s, exs in by_split.items() if not exs]
+    result = TaskResult(task, "mse" if kind == REGRESSION else "top1", len(examples) - n_kept - n_failed, n_failed)
+    empty = [s for s, (ids, _) in kept.items() if not ids]
     if empty:
         log.warning("%s: no embedded video in the %s split; not probed", task, ", ".join(empty))
         return result
-    has_video = store.meta() is not None and store.meta().get("video_dim") is not None
+    has_video = (store.meta() or {}).get("video_dim") is not None
     for modality in MODALITIES:
         if "video" in modality and not has_video:
             continue
-        splits = [Split(features(store, [ex.video_id for ex in by_split[s]], modality),
-                        np.array([ex.target if kind == REGRESSION else ex.label for ex in by_split[s]]))
-                  for s in lvu.SPLITS]
+        splits = [Split(features(store, ids, modality), y) for ids, y in kept.values()]
         try:
             result.probes[modality] = (linear_probe(*splits, kind, linear, device) if probe == "linear"
                                        else mlp_probe(*splits, kind, grid, device))
         except BadInputError as err:
             log.warning("%s (%s): not probed, %s", task, modality, err)
     return result
+
+
+def task_kind(example: lvu.Example) -> str:
+    return REGRESSION if example.is_regression else CLASSIFICATION
+
+
+def task_splits(store: EmbeddingStore, examples: list[lvu.Example]) -> dict[str, tuple[list[str], np.ndarray]]:
+    """split → (video ids with an embedding, their class ids or regression targets), in file order."""
+    out = {}
+    for split in lvu.SPLITS:
+        kept = [ex for ex in examples if ex.split == split and store.has(ex.video_id)]
+        values = [ex.target if ex.is_regression else ex.label for ex in kept]
+        out[split] = ([ex.video_id for ex in kept], np.array(values, dtype=np.float64 if examples[0].is_regression
+                                                             else np.int64))
+    return out
 
 
 def features(store: EmbeddingStore, ids: list[str], modality: str) -> np.ndarray:
