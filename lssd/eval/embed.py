@@ -67,9 +67,8 @@ class EmbeddingStore:
                                 f"use another output folder or delete it")
 
     def write(self, item: str, arrays: Mapping[str, np.ndarray]) -> None:
-        with atomic_output(self.path(item)) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
+        with atomic_output(self.path(item)) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
 
     def read(self, item: str) -> dict[str, np.ndarray]:
         if not self.has(item):

@@ -156,7 +156,7 @@ def table(results: list[RunResult]):
             cells = [_cell(r.tasks[task].probes.get(modality)) for r in results]
             if all(c == "-" for c in cells):
                 continue
-            probe = next((r.tasks[task].probes[modality] for r in results if modality in r.tasks[task].probes))
+            probe = next(r.tasks[task].probes[modality] for r in results if modality in r.tasks[task].probes)
             dropped = f"{first.missing} missing" + (f", {first.failed} failed" if first.failed else "")
             out.add_row(task, first.metric, modality, *cells, f"{probe.n_train}/{probe.n_val}/{probe.n_test}",
                         dropped)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import lssd.hear as hear
+from lssd import hear
 from lssd.errors import BadInputError
 
 # hear-validator's white-noise batches: (n_sounds, seconds)

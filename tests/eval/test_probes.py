@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from lssd.errors import BadInputError
-from lssd.eval.probes import (REGRESSION, LinearConfig, MLPGrid, Split, best_epoch, linear_probe,
-                              mlp_probe)
+from lssd.eval.probes import REGRESSION, LinearConfig, MLPGrid, Split, best_epoch, linear_probe, mlp_probe
 
 
 def blobs(n: int, seed: int, classes: int = 3, dim: int = 8) -> Split:
