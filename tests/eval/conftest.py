@@ -20,8 +20,9 @@ from lssd.train.recipes import dump, load_recipe, to_dict
 CLIP_SIZE = "64x48"
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread():
+    """Per module, so the setting never leaks into other folders' tests."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
