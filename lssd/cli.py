@@ -44,11 +44,12 @@ def _root(
 
 def _register_all() -> None:
     from lssd.dub import cli as dub_cli
+    from lssd.eval import cli as eval_cli
     from lssd.qc import cli as qc_cli
     from lssd.store import cli as store_cli
     from lssd.train import cli as train_cli
 
-    for module in (dub_cli, store_cli, train_cli, qc_cli):
+    for module in (dub_cli, store_cli, train_cli, qc_cli, eval_cli):
         module.register(app)
 
 
