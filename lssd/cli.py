@@ -42,11 +42,12 @@ def _root(
 
 
 def _register_all() -> None:
+    from lssd.dataset import cli as dataset_cli
     from lssd.dub import cli as dub_cli
     from lssd.store import cli as store_cli
     from lssd.train import cli as train_cli
 
-    for module in (dub_cli, store_cli, train_cli):
+    for module in (dub_cli, dataset_cli, store_cli, train_cli):
         module.register(app)
 
 
