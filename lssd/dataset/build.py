@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -161,7 +162,8 @@ def _run(opts: BuildOptions, cfg, out_dir: Path, todo: list[Job], members: dict,
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
                         TimeRemainingColumn(), console=console, transient=False)
     total = progress.add_task("", total=len(todo))
-    lines = {slot: progress.add_task(f"  worker {slot}: starting", total=None, visible=True) for slot in range(workers)}
+    board = Progress(TextColumn("{task.description}"), console=console)  # the clip each worker is on
+    lines = {slot: board.add_task(f"  worker {slot}: starting") for slot in range(workers)}
 
     def describe() -> None:
         progress.update(total, description=(
@@ -178,7 +180,7 @@ def _run(opts: BuildOptions, cfg, out_dir: Path, todo: list[Job], members: dict,
     last_parquet = time.monotonic()
     interrupted = False
     try:
-        with progress:
+        with Live(Group(progress, board), console=console, refresh_per_second=4):
             pool.start()
             while queue or running or deferred:
                 now = time.monotonic()
@@ -188,7 +190,7 @@ def _run(opts: BuildOptions, cfg, out_dir: Path, todo: list[Job], members: dict,
                     slot, job = idle.pop(), queue.popleft()
                     pool.submit(slot, job)
                     running[slot] = job
-                    progress.update(lines[slot], description=f"  worker {slot}: {job.clip_id}"
+                    board.update(lines[slot], description=f"  worker {slot}: {job.clip_id}"
                                     + (f" (attempt {job.attempt})" if job.attempt > 1 else ""))
                 if not running:
                     time.sleep(min(at for at, _ in deferred) - now if deferred else 0.1)
@@ -196,7 +198,7 @@ def _run(opts: BuildOptions, cfg, out_dir: Path, todo: list[Job], members: dict,
                 for slot, result in pool.wait(set(running), timeout=0.5):
                     job = running.pop(slot)
                     idle.add(slot)
-                    progress.update(lines[slot], description=f"  worker {slot}: idle")
+                    board.update(lines[slot], description=f"  worker {slot}: idle")
                     if isinstance(result, Crash):
                         pool.restart(slot)
                         if job.attempt < MAX_ATTEMPTS:
@@ -205,7 +207,7 @@ def _run(opts: BuildOptions, cfg, out_dir: Path, todo: list[Job], members: dict,
                             record(job, {"id": job.clip_id, "status": "failed", "input": job.input,
                                          "attempts": job.attempt, "reason": f"{result.reason} on every attempt"})
                     elif result["status"] == BUSY:
-                        progress.update(lines[slot], description=f"  worker {slot}: idle ({job.clip_id} is held by "
+                        board.update(lines[slot], description=f"  worker {slot}: idle ({job.clip_id} is held by "
                                         f"{result['reason'] or 'another builder'})")
                         deferred.append((time.monotonic() + BUSY_RETRY_S, job))
                     else:

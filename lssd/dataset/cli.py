@@ -23,18 +23,17 @@ class Engine(str, Enum):
 
 def command_line(ctx: typer.Context) -> str:
     """The command as given (options at their defaults left out), for the dataset card."""
-    import click
-
     words = ["lssd", ctx.info_name or "build-dataset"]
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
-        if ctx.get_parameter_source(param.name) in (click.core.ParameterSource.DEFAULT, None) or value is None:
+        source = ctx.get_parameter_source(param.name)
+        if value is None or source is None or source.name == "DEFAULT":
             continue
-        if isinstance(param, click.Argument):
+        if param.param_type_name == "argument":
             words.append(str(value))
-        elif getattr(param, "is_flag", False) and isinstance(value, bool):
-            names = param.opts if value else (param.secondary_opts or param.opts)
-            words.append(names[0] if value or param.secondary_opts else "")
+        elif isinstance(value, bool):
+            flag = param.opts[0] if value else (param.secondary_opts or [""])[0]
+            words.append(flag)
         else:
             for item in value if isinstance(value, (list, tuple)) else [value]:
                 words += [param.opts[0], str(getattr(item, "value", item))]
