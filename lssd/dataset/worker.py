@@ -58,7 +58,8 @@ def make_config(langs: list[str], cfg_kwargs: dict[str, Any]):
     from lssd.dub.profiles import apply_profile
     from lssd.languages import parse_langs
 
-    return apply_profile(DubConfig(langs=parse_langs(",".join(langs)), **cfg_kwargs))
+    # --separate-only builds have no target language
+    return apply_profile(DubConfig(langs=parse_langs(",".join(langs)) if langs else [], **cfg_kwargs))
 
 
 def output_path(out_dir: Path, clip_id: str, has_video: bool, container: str) -> Path:
