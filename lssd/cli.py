@@ -43,13 +43,14 @@ def _root(
 
 
 def _register_all() -> None:
+    from lssd.dataset import cli as dataset_cli
     from lssd.dub import cli as dub_cli
     from lssd.eval import cli as eval_cli
     from lssd.qc import cli as qc_cli
     from lssd.store import cli as store_cli
     from lssd.train import cli as train_cli
 
-    for module in (dub_cli, store_cli, train_cli, qc_cli, eval_cli):
+    for module in (dub_cli, dataset_cli, store_cli, train_cli, qc_cli, eval_cli):
         module.register(app)
 
 

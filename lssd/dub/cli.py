@@ -6,6 +6,9 @@ stages are reused, so ``lssd align clip.mp4 --langs es --force`` recomputes alig
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 
@@ -109,48 +112,73 @@ def _run(input: Path, langs: str, output: Path | None, workdir: Path | None, unt
         console.print(f"[bold green]{until} done[/] in {result.workdir}")
 
 
+def config_options(
+    separator: str = typer.Option(default("separator"), help="separate backend: auto, demucs, dsp"),
+    asr: str = typer.Option(default("asr"), help="transcribe backend: auto, subtitles, whisper, faster-whisper, vad"),
+    translator: str = typer.Option(default("translator"), help="translate backend: auto, subtitles, seamless, apertium, pseudo"),
+    tts: str = typer.Option(default("tts"), help="synthesize backend: auto, seamless, espeak"),
+    vc: str = typer.Option(default("vc"), help="voice-convert backend: auto, knn-vc, world, none"),
+    background: Path | None = typer.Option(None, help="Music-and-effects stem of this clip: skips separation."),
+    source_subtitles: Path | None = typer.Option(None, help="SRT/VTT of the original speech (text and timing)."),
+    subtitles: list[str] = typer.Option([], help="Target-language subtitles LANG=PATH (repeatable): used as the translation."),
+    source_lang: str | None = typer.Option(None, help="Language of the original speech [default: detected]"),
+    strict: bool = typer.Option(default("strict"), help="Refuse labelled fallbacks (and, with --profile paper, deviations)."),
+    profile: Profile = typer.Option(Profile(default("profile")), help="offline: best available here; paper: the paper's models."),
+    container: Container = typer.Option(Container(default("container")), help="Container for video inputs (audio-only → .mka)."),
+    eq: Eq = typer.Option(Eq(default("eq")), help="EQ matching: builtin, matchering (GPL-3.0 extra), none."),
+    min_ratio: float = typer.Option(default("min_ratio"), help="Smallest stretch ratio (placed/synthesised duration)."),
+    max_ratio: float = typer.Option(default("max_ratio"), help="Largest stretch ratio."),
+    separator_model: str = typer.Option(default("separator_model"), help="Demucs model: htdemucs, mdx_extra, mdx_extra_q."),
+    asr_model: str = typer.Option(default("asr_model"), help="openai-whisper model name."),
+    seamless_model: str = typer.Option(default("seamless_model"), help="SeamlessM4T v2 catalog model."),
+    seamless_mode: SeamlessMode = typer.Option(SeamlessMode(default("seamless_mode")), help="t2st (text→speech) or s2st (speech→speech)."),
+    vc_model: str = typer.Option(default("vc_model"), help="Neural voice-conversion catalog model."),
+    device: str = typer.Option(default("device"), help="auto, cpu, cuda or cuda:N."),
+    allow_truncated: bool = typer.Option(default("allow_truncated"), help="Dub what decodes of a file cut short (refused by default)."),
+) -> dict:
+    """The dub options every dubbing command shares (``lssd dub``, the stage commands, ``lssd
+    build-dataset``), as :class:`DubConfig` keyword arguments (all but ``langs``); the config validates them."""
+    return dict(
+        separator=separator, asr=asr, translator=translator, tts=tts, vc=vc,
+        background=_existing(background, "--background"),
+        source_subtitles=_existing(source_subtitles, "--source-subtitles"),
+        subtitles=parse_subtitles(subtitles),
+        source_language=get_language(source_lang).iso3 if source_lang else None,
+        strict=strict, profile=profile.value, container=container.value, eq=eq.value,
+        min_ratio=min_ratio, max_ratio=max_ratio, separator_model=separator_model, asr_model=asr_model,
+        seamless_model=seamless_model, seamless_mode=seamless_mode.value, vc_model=vc_model, device=device,
+        allow_truncated=allow_truncated,
+    )
+
+
+def with_config_options(command: Callable) -> Callable:
+    """Give ``command`` (which takes ``cfg_kwargs: dict``) every option of :func:`config_options` on the
+    command line: typer reads the merged signature, the wrapper hands the checked kwargs on."""
+    # evaluated annotations: the merged signature mixes types named in two modules
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "cfg_kwargs"]
+    shared = list(inspect.signature(config_options, eval_str=True).parameters.values())
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        cfg_kwargs = config_options(**{p.name: kwargs.pop(p.name) for p in shared})
+        return command(cfg_kwargs=cfg_kwargs, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature(own + shared)
+    wrapper.__annotations__ = {p.name: p.annotation for p in own + shared}
+    return wrapper
+
+
 def _command(stage: str | None):
+    @with_config_options
     def command(
         input: Path = typer.Argument(..., help="Video (or audio) file to dub."),
         langs: str = typer.Option(..., "--langs", "-l", help="Target languages, ISO 639-1 or 639-3: es,fr,ja"),
         output: Path | None = typer.Option(None, "--output", "-o", help="Output file or directory [default: beside the input]"),
         workdir: Path | None = typer.Option(None, "--workdir", help="Per-clip work directory [default: OUTPUT_DIR/.lssd-work/…]"),
-        separator: str = typer.Option("auto", help="separate backend: auto, demucs, dsp"),
-        asr: str = typer.Option("auto", help="transcribe backend: auto, subtitles, whisper, faster-whisper, vad"),
-        translator: str = typer.Option("auto", help="translate backend: auto, subtitles, seamless, apertium, pseudo"),
-        tts: str = typer.Option("auto", help="synthesize backend: auto, seamless, espeak"),
-        vc: str = typer.Option("auto", help="voice-convert backend: auto, knn-vc, world, none"),
-        background: Path | None = typer.Option(None, help="Music-and-effects stem of this clip: skips separation."),
-        source_subtitles: Path | None = typer.Option(None, help="SRT/VTT of the original speech (text and timing)."),
-        subtitles: list[str] = typer.Option([], help="Target-language subtitles LANG=PATH (repeatable): used as the translation."),
-        source_lang: str | None = typer.Option(None, help="Language of the original speech [default: detected]"),
-        strict: bool = typer.Option(False, help="Refuse labelled fallbacks (and, with --profile paper, deviations)."),
         force: bool = typer.Option(False, help="Recompute instead of reusing cached stages."),
         overwrite: bool = typer.Option(False, help="Let the output replace an existing file lssd did not write."),
-        allow_truncated: bool = typer.Option(False, help="Dub what decodes of a file cut short (refused by default)."),
-        profile: Profile = typer.Option(Profile(default("profile")), help="offline: best available here; paper: the paper's models."),
-        container: Container = typer.Option(Container(default("container")), help="Container for video inputs (audio-only → .mka)."),
-        eq: Eq = typer.Option(Eq(default("eq")), help="EQ matching: builtin, matchering (GPL-3.0 extra), none."),
-        min_ratio: float = typer.Option(default("min_ratio"), help="Smallest stretch ratio (placed/synthesised duration)."),
-        max_ratio: float = typer.Option(default("max_ratio"), help="Largest stretch ratio."),
-        separator_model: str = typer.Option(default("separator_model"), help="Demucs model: htdemucs, mdx_extra, mdx_extra_q."),
-        asr_model: str = typer.Option(default("asr_model"), help="openai-whisper model name."),
-        seamless_model: str = typer.Option(default("seamless_model"), help="SeamlessM4T v2 catalog model."),
-        seamless_mode: SeamlessMode = typer.Option(SeamlessMode(default("seamless_mode")), help="t2st (text→speech) or s2st (speech→speech)."),
-        vc_model: str = typer.Option(default("vc_model"), help="Neural voice-conversion catalog model."),
-        device: str = typer.Option(default("device"), help="auto, cpu, cuda or cuda:N."),
+        cfg_kwargs: dict | None = None,
     ) -> None:
-        cfg_kwargs = dict(
-            separator=separator, asr=asr, translator=translator, tts=tts, vc=vc,
-            background=_existing(background, "--background"),
-            source_subtitles=_existing(source_subtitles, "--source-subtitles"),
-            subtitles=parse_subtitles(subtitles),
-            source_language=get_language(source_lang).iso3 if source_lang else None,
-            strict=strict, profile=profile.value, container=container.value, eq=eq.value,
-            min_ratio=min_ratio, max_ratio=max_ratio, separator_model=separator_model, asr_model=asr_model,
-            seamless_model=seamless_model, seamless_mode=seamless_mode.value, vc_model=vc_model, device=device,
-            allow_truncated=allow_truncated,
-        )
         _run(input, langs, output, workdir, stage, force, overwrite, cfg_kwargs)
 
     return command

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lssd.backends import registry
-from lssd.dub.config import DubConfig
+from lssd.config import DubConfig
 from lssd.errors import LssdError
 from lssd.languages import get_language, parse_langs
 from lssd.store.safe_load import UnsafeWeightsError, load_weights

@@ -1,0 +1,316 @@
+"""Build a dataset: plan the clips, skip the finished ones, feed the rest longest-first to the workers,
+record each clip's manifest row the moment it finishes, and write the card and a summary.
+
+A clip counts as finished only when its manifest row says ``done``/``no-speech`` *and* its output files
+exist; anything else is (re)done. A worker that dies on a clip gets a fresh successor and the clip is
+retried once; a second death makes it ``failed``. Clips another builder holds are retried after it lets
+them go, so two builders on one ``OUT`` both end with every clip recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from lssd.dataset import card, clips
+from lssd.dataset.manifest import FINISHED, Manifest
+from lssd.dataset.pool import Crash, LocalPool
+from lssd.dataset.worker import BUSY, WORK, Job, WorkerSpec, make_config
+from lssd.errors import BadInputError
+from lssd.sidecar import path_for
+
+ENGINES = ("local", "ray")
+MAX_ATTEMPTS = 2  # a clip whose worker dies is retried once
+BUSY_RETRY_S = 2.0  # how soon to look again at a clip another builder holds
+PARQUET_EVERY_S = 60.0
+# seconds of work per second of video per worker, for --dry-run before any clip of OUT is built:
+# measured by benchmarks/build_dataset.py (offline profile, CPU); a built OUT gives its own figure
+DEFAULT_WORK_PER_SECOND = 1.0
+
+
+@dataclass
+class BuildOptions:
+    root: Path
+    out_dir: Path
+    langs: list[str]
+    cfg_kwargs: dict[str, Any]
+    command: str
+    videos: Path | None = None
+    tasks: str | None = None
+    ids_file: Path | None = None
+    limit: int | None = None
+    shard: tuple[int, int] | None = None
+    workers: int | None = None
+    engine: str = "local"
+    ray_address: str | None = None
+    keep_work: bool = False
+    dry_run: bool = False
+    mode: str = "dub"  # "dub" | "separate" (--separate-only)
+
+
+@dataclass
+class Outcome:
+    rows: dict[str, dict[str, Any]]
+    exit_code: int
+
+
+def default_workers() -> int:
+    """One per GPU when there are GPUs, else one per core."""
+    import torch
+
+    return torch.cuda.device_count() or os.cpu_count() or 1
+
+
+def build(opts: BuildOptions, console: Console) -> Outcome:
+    if opts.engine not in ENGINES:
+        raise BadInputError(f"--engine {opts.engine!r}: use {' or '.join(ENGINES)}")
+    for option, key in (("--background", "background"), ("--source-subtitles", "source_subtitles")):
+        if opts.cfg_kwargs.get(key) is not None:
+            raise BadInputError(f"{option} names one clip's file; a dataset build cannot apply it to every clip")
+    if opts.cfg_kwargs.get("subtitles"):
+        raise BadInputError("--subtitles names one clip's files; a dataset build cannot apply them to every clip")
+    cfg, deviations = make_config(opts.langs, opts.cfg_kwargs)
+    out_dir = opts.out_dir.resolve()
+    selection = clips.select(opts.root, opts.videos, opts.tasks, opts.ids_file, opts.limit, opts.shard)
+    if not selection.clips:
+        raise BadInputError(f"no clips found in {opts.root}")
+    clips.probe_all(selection.clips)
+    manifest = Manifest(out_dir)
+    previous = manifest.rows()
+    workers = opts.workers or default_workers()
+    if workers < 1:
+        raise BadInputError(f"--workers must be at least 1, got {workers}")
+    if opts.dry_run:
+        _dry_run(selection, previous, workers, console)
+        return Outcome(previous, 0)
+
+    from lssd.backends import registry
+
+    registry.preflight(cfg)
+    for line in deviations:
+        console.print(f"[yellow]paper profile deviation:[/] {line}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if selection.release is not None:
+        _copy_release(selection.release, out_dir)
+    todo: list[Job] = []
+    counts: Counter[str] = Counter()
+    members = {c.id: {"tasks": c.tasks, "splits": c.splits} for c in selection.clips}
+    for clip in selection.clips:
+        old = previous.get(clip.id)
+        if clip.path is None:
+            _note(manifest, old, {"id": clip.id, **members[clip.id], "status": "missing",
+                                  "reason": f"no video file for this id in {selection.videos_dir}"})
+            counts["missing"] += 1
+        elif clip.error is not None:
+            _note(manifest, old, {"id": clip.id, **members[clip.id], "status": "failed", "reason": clip.error,
+                                  "input": str(clip.path)})
+            counts["failed"] += 1
+        elif _finished(out_dir, old, opts.mode):
+            counts[old["status"]] += 1
+        else:
+            todo.append(Job(clip.id, str(clip.path), clip.has_video))
+    durations = {c.id: c.duration or 0.0 for c in selection.clips}
+    todo.sort(key=lambda job: -durations[job.clip_id])  # longest first: the tail is short
+    if todo:
+        _run(opts, cfg, out_dir, todo, members, manifest, counts, min(workers, len(todo)), console)
+    rows = manifest.rows()
+    manifest.write_parquet()
+    built = [rows[c.id] for c in selection.clips if c.id in rows]
+    failed = [row["id"] for row in built if row["status"] == "failed"]
+    card.write(out_dir, list(rows.values()), opts.command, opts.mode, selection.release is not None)
+    _cleanup(out_dir)
+    console.print(_summary(built, failed))
+    return Outcome(rows, 1 if failed else 0)
+
+
+def _finished(out_dir: Path, row: dict[str, Any] | None, mode: str) -> bool:
+    if row is None or row.get("status") not in FINISHED or not row.get("output"):
+        return False
+    output = out_dir / row["output"]
+    return output.exists() and (mode == "separate" or path_for(output).exists())
+
+
+def _note(manifest: Manifest, old: dict[str, Any] | None, row: dict[str, Any]) -> None:
+    """Append a planner's row (missing, unreadable) unless the manifest already says the same."""
+    if old is None or (old.get("status"), old.get("reason")) != (row["status"], row["reason"]):
+        manifest.append(row)
+
+
+def _run(opts: BuildOptions, cfg, out_dir: Path, todo: list[Job], members: dict, manifest: Manifest,
+         counts: Counter, workers: int, console: Console) -> None:
+    specs = [WorkerSpec(str(out_dir), opts.langs, opts.cfg_kwargs, opts.mode, opts.keep_work, _env(cfg.device, i))
+             for i in range(workers)]
+    if opts.engine == "ray":
+        from lssd.dataset.ray_pool import RayPool
+
+        pool: Any = RayPool(specs, opts.ray_address, use_gpus=cfg.device != "cpu")
+    else:
+        pool = LocalPool(specs)
+    queue, deferred = deque(todo), []
+    idle, running = set(range(workers)), {}
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+                        TimeRemainingColumn(), console=console, transient=False)
+    total = progress.add_task("", total=len(todo))
+    board = Progress(TextColumn("{task.description}"), console=console)  # the clip each worker is on
+    lines = {slot: board.add_task(f"  worker {slot}: starting") for slot in range(workers)}
+
+    def describe() -> None:
+        progress.update(total, description=(
+            f"[bold]{opts.mode if opts.mode == 'separate' else 'dubbing'}[/] done {counts['done'] + counts['no-speech']}"
+            f" · failed {counts['failed']} · missing {counts['missing']}"))
+
+    def record(job: Job, row: dict[str, Any]) -> None:
+        manifest.append({**row, **members[job.clip_id]})
+        counts[row["status"]] += 1
+        progress.advance(total)
+        describe()
+
+    describe()
+    last_parquet = time.monotonic()
+    interrupted = False
+    try:
+        with Live(Group(progress, board), console=console, refresh_per_second=4):
+            pool.start()
+            while queue or running or deferred:
+                now = time.monotonic()
+                queue.extend(job for at, job in deferred if at <= now)
+                deferred = [(at, job) for at, job in deferred if at > now]
+                while idle and queue:
+                    slot, job = idle.pop(), queue.popleft()
+                    pool.submit(slot, job)
+                    running[slot] = job
+                    board.update(lines[slot], description=f"  worker {slot}: {job.clip_id}"
+                                    + (f" (attempt {job.attempt})" if job.attempt > 1 else ""))
+                if not running:
+                    time.sleep(min(at for at, _ in deferred) - now if deferred else 0.1)
+                    continue
+                for slot, result in pool.wait(set(running), timeout=0.5):
+                    job = running.pop(slot)
+                    idle.add(slot)
+                    board.update(lines[slot], description=f"  worker {slot}: idle")
+                    if isinstance(result, Crash):
+                        pool.restart(slot)
+                        if job.attempt < MAX_ATTEMPTS:
+                            queue.appendleft(replace(job, attempt=job.attempt + 1))
+                        else:
+                            record(job, {"id": job.clip_id, "status": "failed", "input": job.input,
+                                         "attempts": job.attempt, "reason": f"{result.reason} on every attempt"})
+                    elif result["status"] == BUSY:
+                        board.update(lines[slot], description=f"  worker {slot}: idle ({job.clip_id} is held by "
+                                        f"{result['reason'] or 'another builder'})")
+                        deferred.append((time.monotonic() + BUSY_RETRY_S, job))
+                    else:
+                        record(job, result)
+                if time.monotonic() - last_parquet > PARQUET_EVERY_S:
+                    manifest.write_parquet()
+                    last_parquet = time.monotonic()
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        pool.close(kill=interrupted)
+
+
+def _env(device: str, index: int) -> dict[str, str]:
+    """Pin local worker ``index`` to one GPU (round-robin) when the build uses GPUs."""
+    if device == "cpu":
+        return {}
+    import torch
+
+    n = torch.cuda.device_count()
+    return {"CUDA_VISIBLE_DEVICES": str(index % n)} if n else {}
+
+
+def _copy_release(release: Path, out_dir: Path) -> None:
+    """``OUT/lvu_1.0`` as a byte copy of the release (copied to a temporary name, then renamed)."""
+    dest = out_dir / "lvu_1.0"
+    if dest.exists():
+        return
+    tmp = out_dir / f".lvu_1.0.lssd-tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(release, tmp)
+    try:
+        os.rename(tmp, dest)
+    except OSError:  # another builder renamed its copy first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cleanup(out_dir: Path) -> None:
+    """Remove the work root when nothing is left in it (kept work dirs and failed clips keep it)."""
+    work = out_dir / WORK
+    if work.is_dir():
+        for path in sorted(work.rglob("*"), reverse=True):
+            if path.is_dir():
+                try:
+                    path.rmdir()
+                except OSError:
+                    pass
+        try:
+            work.rmdir()
+        except OSError:
+            pass
+
+
+def _dry_run(selection: clips.Selection, previous: dict, workers: int, console: Console) -> None:
+    present = [c for c in selection.clips if c.path is not None]
+    readable = [c for c in present if c.error is None]
+    left = [c for c in readable if (previous.get(c.id) or {}).get("status") not in FINISHED]
+    seconds = sum(c.duration or 0.0 for c in readable)
+    todo_seconds = sum(c.duration or 0.0 for c in left)
+    built = [r for r in previous.values() if r.get("status") in FINISHED and not r.get("reused")
+             and r.get("wall_seconds") and r.get("duration")]
+    rate = (sum(r["wall_seconds"] for r in built) / sum(r["duration"] for r in built)) if built else DEFAULT_WORK_PER_SECOND
+    basis = f"measured on {len(built)} clips of this OUT" if built else "default figure, CPU offline profile"
+    table = Table(title="build-dataset --dry-run (nothing written)")
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row("ids", str(len(selection.clips)))
+    table.add_row("videos found", str(len(present)))
+    table.add_row("videos missing", str(len(selection.clips) - len(present)))
+    table.add_row("unreadable", str(len(present) - len(readable)))
+    table.add_row("hours of video found", f"{seconds / 3600:.2f}")
+    table.add_row("already built", str(len(readable) - len(left)))
+    table.add_row("left to build (hours)", f"{len(left)} ({todo_seconds / 3600:.2f})")
+    table.add_row(f"estimate with {workers} workers", f"{_hms(todo_seconds * rate / workers)} ({basis})")
+    console.print(table)
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+
+
+def _summary(rows: list[dict[str, Any]], failed: list[str]) -> Table:
+    counts = Counter(r["status"] for r in rows)
+    hours = sum(r.get("duration") or 0.0 for r in rows if r["status"] in FINISHED) / 3600
+    table = Table(title=f"dataset: {len(rows)} ids, {hours:.2f} h built")
+    table.add_column("status")
+    table.add_column("clips", justify="right")
+    table.add_column("note")
+    by_id = {r["id"]: r for r in rows}
+    for status in ("done", "no-speech", "missing", "failed"):
+        note = ""
+        if status == "failed" and failed:
+            note = "; ".join(f"{cid}: {by_id[cid]['reason']}" for cid in failed[:10] if cid in by_id)
+            note += f" … and {len(failed) - 10} more" if len(failed) > 10 else ""
+        table.add_row(status, str(counts.get(status, 0)), note)
+    return table
+
+
+class _RateColumn(ProgressColumn):
+    """Clips per hour, from the task's measured speed."""
+
+    def render(self, task) -> Text:
+        speed = task.speed
+        return Text(f"{speed * 3600:.0f} clips/h" if speed else "– clips/h", style="cyan")

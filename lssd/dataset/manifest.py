@@ -1,0 +1,144 @@
+"""The dataset manifest: one row per clip id, in ``OUT/manifest.jsonl`` (appended and fsynced as each clip
+finishes, so a killed build loses no finished clip) and ``OUT/manifest.parquet`` (rewritten atomically
+from the JSONL; the last row of an id wins).
+
+Columns:
+
+==================  ===========================================================================
+``id``              the clip id (LVU: the YouTube id; a plain folder: the relative path, no suffix)
+``tasks``           list[str], LVU task of each line the id appears on (parallel to ``splits``)
+``splits``          list[str], the split of each of those lines
+``status``          ``done`` | ``no-speech`` | ``missing`` | ``failed``
+``reason``          one line: why a clip failed, is missing or has no speech ('' when done)
+``duration``        seconds of the source clip
+``source_language`` ISO 639-3 of the original speech ('und' when unknown)
+``languages``       list[str], ISO 639-3 of the dub tracks written
+``backends``        map stage → backend that ran it
+``stage_seconds``   map stage → seconds it took (when it was computed)
+``wall_seconds``    seconds the worker spent on the clip in this build
+``input``           the source file
+``output``          the container, relative to OUT ('' when none)
+``sidecar``         its sidecar, relative to OUT ('' when none)
+``models``          map model file → sha256, every weight file a stage loaded
+``licences``        list[str], licence notices that bind the output (e.g. SeamlessM4T's CC-BY-NC-4.0)
+``attempts``        how many workers tried the clip in this build
+``worker``          host:pid of the worker that made the output
+``reused``          True when an earlier or concurrent build had made the output: nothing recomputed
+``finished``        UTC time the row was written
+``qc``              JSON text of the clip's quality summary (``lssd qc``); null until QC has run
+==================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from lssd.media import atomic_output
+
+JSONL = "manifest.jsonl"
+PARQUET = "manifest.parquet"
+STATUSES = ("done", "no-speech", "missing", "failed")
+FINISHED = ("done", "no-speech")  # a clip with one of these statuses and its files present is not redone
+
+
+def _schema():
+    import pyarrow as pa
+
+    strings = pa.list_(pa.string())
+    return pa.schema([
+        ("id", pa.string()), ("tasks", strings), ("splits", strings), ("status", pa.string()),
+        ("reason", pa.string()), ("duration", pa.float64()), ("source_language", pa.string()),
+        ("languages", strings), ("backends", pa.map_(pa.string(), pa.string())),
+        ("stage_seconds", pa.map_(pa.string(), pa.float64())), ("wall_seconds", pa.float64()),
+        ("input", pa.string()), ("output", pa.string()), ("sidecar", pa.string()),
+        ("models", pa.map_(pa.string(), pa.string())), ("licences", strings), ("attempts", pa.int64()),
+        ("worker", pa.string()), ("reused", pa.bool_()), ("finished", pa.string()), ("qc", pa.string()),
+    ])
+
+
+COLUMNS = ("id", "tasks", "splits", "status", "reason", "duration", "source_language", "languages", "backends",
+           "stage_seconds", "wall_seconds", "input", "output", "sidecar", "models", "licences", "attempts",
+           "worker", "reused", "finished", "qc")
+DEFAULTS: dict[str, Any] = {"tasks": [], "splits": [], "reason": "", "duration": None, "source_language": "",
+                            "languages": [], "backends": {}, "stage_seconds": {}, "wall_seconds": None, "input": "",
+                            "output": "", "sidecar": "", "models": {}, "licences": [], "attempts": 0, "worker": "",
+                            "reused": False, "finished": "", "qc": None}
+
+
+def complete(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with every column, in column order."""
+    return {col: row.get(col, DEFAULTS.get(col)) for col in COLUMNS}
+
+
+class Manifest:
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = Path(out_dir)
+        self.jsonl = self.out_dir / JSONL
+        self.parquet = self.out_dir / PARQUET
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        """The last row of every id. A torn last line (a builder killed while writing it) is skipped."""
+        rows: dict[str, dict[str, Any]] = {}
+        if not self.jsonl.exists():
+            return rows
+        with self.jsonl.open(encoding="utf-8") as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict) and "id" in row:
+                    rows[row["id"]] = row
+        return rows
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Append one row and fsync it. O_APPEND makes one write() of a line atomic among builders."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        data = (json.dumps(complete(row), ensure_ascii=False) + "\n").encode("utf-8")
+        fd = os.open(self.jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            if _ends_torn(self.jsonl):
+                data = b"\n" + data  # close a line a killed builder left half-written
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def write_parquet(self) -> int:
+        """Rewrite ``manifest.parquet`` from the JSONL, atomically; the number of rows."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows = [complete(r) for r in sorted(self.rows().values(), key=lambda r: r["id"])]
+        table = pa.Table.from_pylist(rows, schema=_schema())
+        with atomic_output(self.parquet) as tmp:
+            pq.write_table(table, tmp)
+        return len(rows)
+
+
+def _ends_torn(path: Path) -> bool:
+    size = path.stat().st_size
+    if size == 0:
+        return False
+    with path.open("rb") as f:
+        f.seek(size - 1)
+        return f.read(1) != b"\n"
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """The rows of a manifest given as ``manifest.parquet``, ``manifest.jsonl`` or the dataset folder."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / PARQUET if (path / PARQUET).exists() else path / JSONL
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path).to_pylist()
+        for row in rows:  # map columns come back as lists of pairs
+            for col in ("backends", "stage_seconds", "models"):
+                row[col] = dict(row[col] or [])
+        return rows
+    return [complete(r) for r in Manifest(path.parent).rows().values()]
