@@ -1,8 +1,9 @@
 """Stage 8 — remux: place segments at their original times on a track of the original length, mix
 with the background, and mux everything with the original video into one container.
 
-The container holds the original video (stream copy), the original audio (stream copy, tagged with the
-source language, disposition ``original``), one audio stream per target language (ISO 639-2 tag, title
+The container holds the original video (stream copy), the original audio (decoded on the picture's
+timeline and encoded like the dubs — FLAC in mkv/mka, so losslessly — tagged with the source language,
+disposition ``original``), one audio stream per target language (ISO 639-2 tag, title
 "Spanish (synthetic dub)", disposition ``dub``) and one subtitle stream per language; an SRT per
 language is also written beside it.
 """
@@ -83,7 +84,8 @@ def build_tracks(ctx: ClipContext) -> list[Track]:
     src_name = known.name if known else "Original"
     out_dir = ctx.workdir.stage_dir(NAME)
     original = Track(language=known.iso3 if known else "und", title=f"{src_name} (original)", kind=sidecar.KIND_ORIGINAL,
-                     srt=out_dir / f"{src}.srt")
+                     wav=out_dir / "original.wav", srt=out_dir / f"{src}.srt")
+    write_audio(original.wav, ctx.mix, ctx.sr)  # the decoded original on the picture's timeline
     write_srt(original.srt, [Cue(s.start, s.end, s.text) for s in ctx.transcript.segments if s.text.strip()])
     tracks = [original]
     for lang in ctx.targets:
@@ -108,22 +110,22 @@ def mux(ctx: ClipContext, tracks: list[Track], output: Path) -> None:
     container = output.suffix.lstrip(".")
     codec, bitrate = AUDIO_CODECS[container]
     cmd = [require_tool("ffmpeg"), "-v", "error", "-nostdin", "-y", "-i", ff_path(ctx.input_path)]
-    dubs = [t for t in tracks if t.wav is not None]
-    for t in dubs:
+    audio = [t for t in tracks if t.wav is not None]
+    for t in audio:
         cmd += ["-i", ff_path(t.wav)]
     subs = [t for t in tracks if t.srt is not None and t.srt.stat().st_size > 0]
     for t in subs:
         cmd += ["-i", ff_path(t.srt)]
     if ctx.info.has_video:
         cmd += ["-map", f"0:{ctx.info.video[0].index}"]
-    cmd += ["-map", f"0:{ctx.info.audio[0].index}"]
-    for i in range(len(dubs)):
+    for i in range(len(audio)):
         cmd += ["-map", f"{1 + i}:a:0"]
     for i in range(len(subs)):
-        cmd += ["-map", f"{1 + len(dubs) + i}:s:0"]
-    cmd += ["-c:v", "copy", "-c:a:0", "copy"]
-    for i in range(len(dubs)):
-        cmd += [f"-c:a:{1 + i}", codec] + ([f"-b:a:{1 + i}", bitrate] if bitrate else [])
+        cmd += ["-map", f"{1 + len(audio) + i}:s:0"]
+    # every audio track, the original included, is encoded from the same timeline with the same codec:
+    # a stream copy of the original would keep its codec's priming and length, and tracks would decode
+    # offset from each other (AAC: 1024 samples) and of different lengths
+    cmd += ["-c:v", "copy", "-c:a", codec] + (["-b:a", bitrate] if bitrate else [])
     if subs:
         cmd += ["-c:s", SUBTITLE_CODECS[container]]
     title_key = "handler_name" if container == "mp4" else "title"
@@ -162,7 +164,7 @@ def run(ctx: ClipContext, lang=None, selection=None) -> dict:
     return {
         "backend": "ffmpeg",
         "provenance": {"tool": ffmpeg_version(), "audio_codec": AUDIO_CODECS[container_for(ctx)][0]},
-        "label": "ffmpeg stream copy of the original video and audio; dubs as " + AUDIO_CODECS[container_for(ctx)][0],
+        "label": "ffmpeg: original video stream-copied; original and dubs as " + AUDIO_CODECS[container_for(ctx)][0],
         "output": str(output),
         "tracks": [sidecar.track_entry(i, t.language, t.kind, t.title, t.text_kind) for i, t in enumerate(tracks)],
         "srt": srt_paths,
