@@ -51,6 +51,19 @@ def iso3(whisper_code: str) -> str:
     return found.alpha_3 if found is not None else code
 
 
+def whisper_code(language: str) -> str:
+    """An ISO 639 code (1, 2/T or 3) → the code Whisper is given (mostly ISO 639-1)."""
+    from lssd.languages import find
+
+    known = find(language)
+    if known is not None:
+        return "zh" if known.iso1 == "zh" else known.iso1
+    import pycountry
+
+    found = pycountry.languages.get(alpha_3=language) if len(language) == 3 else None
+    return getattr(found, "alpha_2", None) or language
+
+
 def model_folder() -> Path:
     """The model's folder in the store, joined from its wheels on first use; one sentence if unavailable."""
     from lssd.store import get_store

@@ -36,6 +36,7 @@ class Transcript:
     language: str  # ISO 639-2/T of the original speech
     segments: list[Segment]
     backend: str = ""
+    detection: dict | None = None  # {"language", "probability", "model"} when the language was detected
 
     def save(self, path: Path) -> None:
         write_json(path, asdict(self))
@@ -44,7 +45,8 @@ class Transcript:
     def load(cls, path: Path) -> Transcript:
         data = read_json(path)
         segs = [Segment(**{**s, "words": [Word(**w) for w in s.get("words", [])]}) for s in data["segments"]]
-        return cls(language=data["language"], segments=segs, backend=data.get("backend", ""))
+        return cls(language=data["language"], segments=segs, backend=data.get("backend", ""),
+                   detection=data.get("detection"))
 
 
 # What a per-language text is: a sidecar and a track title must never call pseudo-text a translation.

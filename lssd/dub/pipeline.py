@@ -152,6 +152,7 @@ class Pipeline:
         finds its stages fresh (a killed run's lock is released by the kernel)."""
         input_path = Path(input_path)
         registry.preflight(self.cfg)
+        registry.preflight_languages(self.cfg)
         info = probe(input_path)
         if until is not None:
             stages.get(until)
@@ -290,6 +291,7 @@ def build_sidecar(ctx: ClipContext, records: dict) -> dict:
         "output": ctx.output.name,
         "duration": ctx.duration,
         "source_language": ctx.source_language,
+        "source_language_detection": ctx.transcript.detection,  # {language, probability, model} or null
         "tracks": remux_record["tracks"],
         "srt": remux_record["srt"],
         "segments": segments,

@@ -83,7 +83,7 @@ def build_tracks(ctx: ClipContext) -> list[Track]:
     known = find(src)
     src_name = known.name if known else "Original"
     out_dir = ctx.workdir.stage_dir(NAME)
-    original = Track(language=known.iso3 if known else "und", title=f"{src_name} (original)", kind=sidecar.KIND_ORIGINAL,
+    original = Track(language=known.iso3 if known else (src if len(src) == 3 else "und"), title=f"{src_name} (original)", kind=sidecar.KIND_ORIGINAL,
                      wav=out_dir / "original.wav", srt=out_dir / f"{src}.srt")
     write_audio(original.wav, ctx.mix, ctx.sr)  # the decoded original on the picture's timeline
     write_srt(original.srt, [Cue(s.start, s.end, s.text) for s in ctx.transcript.segments if s.text.strip()])

@@ -12,10 +12,10 @@ from lssd.dub.context import TRANSCRIPT, ClipContext
 from lssd.languages import find
 from lssd.segments import Segment, Transcript
 from lssd.dub.workdir import fingerprint
-from lssd.errors import BadInputError
 
 NAME = stages.TRANSCRIBE
 EMBEDDED_SUBTITLES = "embedded.srt"
+LOW_CONFIDENCE = 0.5  # a detected source language less sure than this is a notice (CLI and sidecar)
 
 
 def settings(cfg, lang=None) -> dict:
@@ -78,16 +78,19 @@ def run(ctx: ClipContext, lang=None, selection: registry.Selection | None = None
     cfg = _backend_cfg(ctx)
     engine = registry.engine(selection.backend, cfg)
     transcript = engine.transcribe(ctx.vocals, ctx.sr, cfg.source_language)
-    if transcript.segments and _iso3(transcript.language) is None and transcript.language != "und":
-        raise BadInputError(
-            f"{selection.backend.name} heard the speech as language {transcript.language!r}, which lssd cannot "
-            f"dub from; if that is wrong, say which it is with --source-lang"
-        )
-    transcript = Transcript(
-        language=transcript.language,
-        segments=tidy(transcript.segments, ctx.duration),
-        backend=selection.backend.name,
-    )
+    segments = tidy(transcript.segments, ctx.duration)
+    if segments and _iso3(transcript.language) is None and transcript.language != "und":
+        # never pretend: lssd has no translator from this language, so the text is dropped and the
+        # segments keep their timing (the labelled pseudo-text path); the original is tagged with it
+        ctx.warn(f"the speech was heard as language {transcript.language!r}, which lssd cannot translate from: "
+                 f"dubs carry pseudo-text speech (not a translation); if that is wrong, use --source-lang")
+        segments = [replace(s, text="", words=[]) for s in segments]
+    detection = transcript.detection
+    if detection and detection["probability"] < LOW_CONFIDENCE:
+        ctx.warn(f"source language detected as {detection['language']} with low confidence "
+                 f"({detection['probability']:.2f}); if that is wrong, say which it is with --source-lang")
+    transcript = Transcript(language=transcript.language, segments=segments, backend=selection.backend.name,
+                            detection=detection)
     transcript.save(ctx.path(NAME, TRANSCRIPT))
     if not transcript.segments:
         ctx.warn("no speech found: every dubbed track equals the original audio")
@@ -96,5 +99,6 @@ def run(ctx: ClipContext, lang=None, selection: registry.Selection | None = None
         "label": selection.backend.label,
         "provenance": engine.provenance(),
         "language": transcript.language,
+        "detection": detection,
         "segments": len(transcript.segments),
     }

@@ -126,9 +126,23 @@ class Store:
         entry = self.entry(name)
         for req in entry.requires:
             self.require(req, stage=stage or entry.stage, fallback=fallback)
+        if not self.is_present(entry.name) and self._joinable(entry):
+            from .joined import materialise  # a model split across pip wheels: joined once, verified
+
+            try:
+                materialise(self, entry.name)
+            except OSError:  # a read-only store: the sentence below says what is missing and how to get it
+                pass
         if not self.is_present(entry.name):
             raise MissingWeightsError(self.missing_message(entry.name, stage, fallback))
         return self.path(entry.name)
+
+    @staticmethod
+    def _joinable(entry: ModelEntry) -> bool:
+        from .joined import PART_SEPARATOR, part_files
+
+        return any(f.package and PART_SEPARATOR in f.package for f in entry.files) and all(
+            part_files(f) is not None for f in entry.files if f.package)
 
     def provenance(self, name: str) -> dict[str, object]:
         """What to record in a sidecar: the model, its source and licence, and the sha256 of each file."""

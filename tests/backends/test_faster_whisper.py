@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lssd.backends.faster_whisper import ONLY_ENGLISH, _check, split_at_pauses, split_long
+from lssd.backends.faster_whisper import MODEL, MULTILINGUAL, FasterWhisperRecognizer, _model, split_at_pauses, split_long
 from lssd.backends.vad import MAX_SEGMENT
 from lssd.config import DubConfig
 from lssd.segments import Word
@@ -66,12 +66,39 @@ def test_espeak_english_sentences(whisper, english_speech):
         assert segs and abs(segs[0].start - start) <= TOLERANCE and abs(segs[-1].end - end) <= TOLERANCE
 
 
-def test_only_english(whisper):
-    assert _check(DubConfig(langs=[], source_language="spa"), None) == ONLY_ENGLISH
-    assert _check(DubConfig(langs=[], source_language="en"), None) is None
-    assert _check(DubConfig(langs=[]), None) is None
-    with pytest.raises(BadInputError, match="only transcribes English"):
-        whisper.transcribe(np.zeros(16_000, np.float32), 16_000, "fr")
+def test_model_routing_never_assumes_english(whisper):
+    assert _model(DubConfig(langs=[], source_language="en")) == MODEL  # stated English: the specialist
+    assert _model(DubConfig(langs=[], source_language="spa")) == MULTILINGUAL
+    assert _model(DubConfig(langs=[])) == MULTILINGUAL  # unknown: detect first
+    with pytest.raises(BadInputError, match="multilingual Whisper base is not available"):
+        whisper.transcribe(np.zeros(16_000, np.float32), 16_000, "fr")  # an engine built without base
+
+
+@pytest.fixture(scope="module")
+def multilingual(whisper):
+    from lssd.store import get_store
+
+    store = get_store()
+    return FasterWhisperRecognizer(store.path(MODEL), multilingual=store.require(MULTILINGUAL))
+
+
+@pytest.mark.parametrize("lang, sentences, words", [
+    ("es", ["Buenos días, me llamo Ana y me gusta leer libros.", "Muchas gracias por tu ayuda."], ["gracias"]),
+    ("fr", ["Bonjour, je m'appelle Anne et j'aime lire des livres.", "Merci beaucoup pour votre aide."], ["merci"]),
+])
+def test_non_english_speech_is_detected_and_transcribed_in_its_language(multilingual, lang, sentences, words):
+    from lssd.languages import get_language
+
+    from .conftest import make_speech
+
+    speech = make_speech(sentences, lang)
+    transcript = multilingual.transcribe(speech.audio[None, :], speech.sr, None)
+    iso3 = get_language(lang).iso3
+    assert transcript.language == iso3 and transcript.detection["language"] == iso3
+    assert transcript.detection["model"] == MULTILINGUAL and 0 < transcript.detection["probability"] <= 1
+    text = " ".join(s.text for s in transcript.segments).lower()
+    assert all(w in text for w in words), text
+    assert multilingual.provenance()["model"].startswith(MULTILINGUAL)
 
 
 def test_provenance_names_the_model_file(whisper):
