@@ -18,6 +18,10 @@ Columns (list columns are parallel: ``audio_stream_index[i]`` is the ``a:N`` str
 ``audio_languages``    list[str], ISO 639-2/T codes in stream order (one stream per language)
 ``audio_stream_index`` list[int], the container audio stream (ffmpeg ``a:N``) of each language
 ``is_synthetic``       list[bool], True for a synthetic dub (sidecar kind ``synthetic-*``)
+``track_kinds``        list[str], each track's label (:mod:`lssd.sidecar`): ``original``, ``dub`` (a real
+                       dub), ``synthetic`` (lssd, a translation) or ``pseudo`` (lssd, pseudo-text: not a
+                       translation). Without a sidecar, the original is the flagged track and the others
+                       are real dubs.
 ``original_language``  str, the title's original language (one of ``audio_languages``)
 ``shot_start``         float, seconds from the first video frame
 ``shot_end``           float
@@ -46,7 +50,7 @@ from typing import Any
 
 import pandas as pd
 
-from lssd import sidecar
+from lssd import sidecar as sidecars
 from lssd.errors import BadInputError
 from lssd.languages import find, get_language
 
@@ -56,7 +60,7 @@ INDEX_FORMAT = "lssd-shots/1"
 MEDIA_SUFFIXES = (".mkv", ".mp4", ".mov", ".m4v", ".webm")
 COLUMNS = (
     "shot_id", "title_id", "title_idx", "shot_idx", "media_path", "video_stream", "audio_languages",
-    "audio_stream_index", "is_synthetic", "original_language", "shot_start", "shot_end", "fps",
+    "audio_stream_index", "is_synthetic", "track_kinds", "original_language", "shot_start", "shot_end", "fps",
     "duration",
 )
 _META_KEY = b"lssd"
@@ -68,6 +72,7 @@ class AudioTrack:
     language: str  # ISO 639-2/T
     synthetic: bool
     flagged_original: bool  # `original` disposition, or `default` when no stream has `original`
+    kind: str = sidecars.LABEL_DUB  # sidecar.LABEL_*; tag-only files: fixed once the original is known
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,7 @@ def find_media(root: Path) -> list[Path]:
 
 def read_sidecar(media: Path) -> dict[str, Any] | None:
     """The pipeline's sidecar if there is one (see :mod:`lssd.sidecar`)."""
-    return sidecar.read(media)
+    return sidecars.read(media)
 
 
 def load_language_map(source: dict[str, str] | str | Path | None) -> dict[str, str]:
@@ -205,8 +210,9 @@ def _tracks_from_sidecar(sidecar: dict[str, Any], streams: list[Any]) -> tuple[A
             raise BadInputError(f"sidecar names audio stream a:{index} but the file has {len(streams)}")
         if any(t.language == lang for t in tracks):
             continue
-        kind = str(entry.get("kind", ""))
-        tracks.append(AudioTrack(index, lang, kind.startswith("synthetic"), kind == "original"))
+        label = sidecars.track_label(entry)
+        tracks.append(AudioTrack(index, lang, label in (sidecars.LABEL_SYNTHETIC, sidecars.LABEL_PSEUDO),
+                                 label == sidecars.LABEL_ORIGINAL, label))
     return tuple(tracks)
 
 
@@ -305,6 +311,8 @@ def _index_title(job: _Job) -> tuple[list[dict[str, Any]], list[str]]:
         "audio_languages": [t.language for t in probe.tracks],
         "audio_stream_index": [t.audio_index for t in probe.tracks],
         "is_synthetic": [t.synthetic for t in probe.tracks],
+        "track_kinds": [sidecars.LABEL_ORIGINAL if t.language == original and not t.synthetic else t.kind
+                        for t in probe.tracks],
         "original_language": original, "shot_start": start, "shot_end": end,
         "fps": probe.fps, "duration": probe.duration,
     } for k, (start, end) in enumerate(kept)]
@@ -391,12 +399,18 @@ def read_index(path: Path, media_root: Path | None = None) -> pd.DataFrame:
         raise BadInputError(f"shot index {path} is not a readable parquet file ({err})") from None
     raw = (table.schema.metadata or {}).get(_META_KEY)
     meta = json.loads(raw) if raw else {}
-    missing = [c for c in COLUMNS if c not in table.column_names]
+    missing = [c for c in COLUMNS if c not in table.column_names and c != "track_kinds"]
     if meta.get("format") != INDEX_FORMAT or missing:
         raise BadInputError(f"{path} is not an {INDEX_FORMAT} shot index "
                             f"(format {meta.get('format')!r}, missing columns {missing})")
     df = table.to_pandas()
-    for col in ("audio_languages", "audio_stream_index", "is_synthetic"):
+    if "track_kinds" not in df.columns:  # written before labels were recorded: the flags are all there is
+        df["track_kinds"] = [
+            [sidecars.LABEL_SYNTHETIC if synthetic else sidecars.LABEL_ORIGINAL if lang == original else sidecars.LABEL_DUB
+             for lang, synthetic in zip(langs, flags)]
+            for langs, flags, original in zip(df["audio_languages"], df["is_synthetic"], df["original_language"])]
+        df = df[list(COLUMNS)]
+    for col in ("audio_languages", "audio_stream_index", "is_synthetic", "track_kinds"):
         df[col] = df[col].map(lambda values: values.tolist())
     if media_root is not None:
         root = Path(media_root).absolute()

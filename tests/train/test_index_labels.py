@@ -1,0 +1,30 @@
+"""Labels survive to training: each track's kind comes from the sidecar (also through symlinks)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from lssd import sidecar
+from lssd.train.index import build_index, read_index, write_index
+
+
+def test_track_kinds_from_sidecar_tags_and_symlinks(toy_dataset, tmp_path: Path) -> None:
+    df = read_index(toy_dataset.index)
+    kinds = df.groupby("title_id")["track_kinds"].first().to_dict()
+    assert kinds["toy_000.dub.mkv"] == ["original", "synthetic", "synthetic", "synthetic"]
+    assert kinds["toy_002.mkv"] == ["dub", "original"]  # a real multi-language file: the other track is a dub
+    assert kinds["toy_003.mp4"] == ["original"]
+
+    # a pseudo-text track, and a dub reached through a link whose sidecar lives beside the target only
+    store, root = tmp_path / "store", tmp_path / "root"
+    store.mkdir(), root.mkdir()
+    media = Path(shutil.copy(toy_dataset.root / "toy_001.dub.mkv", store / "clip.dub.mkv"))
+    meta = json.loads(sidecar.path_for(toy_dataset.root / "toy_001.dub.mkv").read_text())
+    meta["tracks"][1].update(text_kind=sidecar.TEXT_PSEUDO, is_translation=False)
+    sidecar.path_for(media).write_text(json.dumps(meta))
+    (root / "linked.mkv").symlink_to(media)
+    rows = read_index(write_index(build_index(root), tmp_path / "i.parquet"))
+    assert rows["track_kinds"].iloc[0] == ["original", "pseudo"]
+    assert rows["is_synthetic"].iloc[0] == [False, True]
