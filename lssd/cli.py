@@ -57,8 +57,19 @@ def _register_all() -> None:
 _register_all()
 
 
+def _quiet_third_party_warnings() -> None:
+    """Deprecation notices of libraries lssd uses correctly (torch.jit in Silero's loader, pyworld's
+    pkg_resources) are not the user's business on every run; lssd's own warnings still show."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.*is deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated", category=UserWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: user errors become one line on stderr and a non-zero exit code."""
+    _quiet_third_party_warnings()
     try:
         # without standalone mode click returns the code of a ``typer.Exit`` instead of raising it
         code = app(args=argv, prog_name="lssd", standalone_mode=False)

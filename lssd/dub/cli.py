@@ -92,12 +92,14 @@ class RichReporter:
         return table
 
 
-def _run(input: Path, langs: str, output: Path | None, workdir: Path | None, until: str | None, force: bool,
+def _run(input: Path, langs: str | None, output: Path | None, workdir: Path | None, until: str | None, force: bool,
          overwrite: bool, cfg_kwargs: dict) -> None:
     from lssd.dub.pipeline import Pipeline
 
+    if not langs and not (until and not stages.get(until).per_language and until != stages.REMUX):
+        raise BadInputError(f"{until or 'dub'} needs the target languages: --langs es,fr,ja")
     reporter = RichReporter()
-    pipeline = Pipeline(DubConfig(langs=parse_langs(langs), **cfg_kwargs), reporter)
+    pipeline = Pipeline(DubConfig(langs=parse_langs(langs) if langs else (), **cfg_kwargs), reporter)
     for line in pipeline.deviations:
         console.print(f"[yellow]paper profile deviation:[/] {line}")
     forced = ({"all"} if until is None else {until}) if force else set()
@@ -110,6 +112,22 @@ def _run(input: Path, langs: str, output: Path | None, workdir: Path | None, unt
         console.print(f"[bold green]wrote[/] {result.output} and {result.sidecar.name}")
     else:
         console.print(f"[bold green]{until} done[/] in {result.workdir}")
+    if until == stages.TRANSCRIBE:  # what was heard is the point of this command: show it
+        _print_transcript(result.workdir)
+
+
+def _print_transcript(workdir: Path) -> None:
+    from lssd.dub.context import TRANSCRIPT
+    from lssd.segments import Transcript
+
+    path = workdir / stages.TRANSCRIBE / TRANSCRIPT
+    transcript = Transcript.load(path)
+    table = Table(title=f"transcript ({transcript.language}) — {path}")
+    for col in ("start", "end", "text"):
+        table.add_column(col)
+    for seg in transcript.segments:
+        table.add_row(f"{seg.start:.2f}", f"{seg.end:.2f}", seg.text or "[dim](speech, no text)[/]")
+    Console().print(table)
 
 
 def config_options(
@@ -172,7 +190,9 @@ def _command(stage: str | None):
     @with_config_options
     def command(
         input: Path = typer.Argument(..., help="Video (or audio) file to dub."),
-        langs: str = typer.Option(..., "--langs", "-l", help="Target languages, ISO 639-1 or 639-3: es,fr,ja"),
+        langs: str | None = typer.Option(
+            None if stage in (stages.SEPARATE, stages.TRANSCRIBE) else ..., "--langs", "-l",
+            help="Target languages, ISO 639-1 or 639-3: es,fr,ja"),
         output: Path | None = typer.Option(None, "--output", "-o", help="Output file or directory [default: beside the input]"),
         workdir: Path | None = typer.Option(None, "--workdir", help="Per-clip work directory [default: OUTPUT_DIR/.lssd-work/…]"),
         force: bool = typer.Option(False, help="Recompute instead of reusing cached stages."),
