@@ -25,11 +25,13 @@ import numpy as np
 from lssd import stages
 from lssd.dub.context import ALIGNMENT, ClipContext, segment_file
 from lssd.languages import Language
+from lssd.segments import Segment
 from lssd.media import pad_or_trim, read_audio, require_tool, write_audio, write_json
 
 NAME = stages.ALIGN
 FADE_S = 0.015
 TRIM_SEARCH_FRACTION = 0.35  # look for the quietest cut point in this last fraction of what fits
+PAUSE_S = 0.25  # a gap between words this long is a pause the dub keeps silent too
 
 
 def settings(cfg, lang: Language | None = None) -> dict:
@@ -80,10 +82,10 @@ def stretch(audio: np.ndarray, sr: int, duration: float) -> np.ndarray:
     return pad_or_trim(out, n_out)
 
 
-def quietest_cut(audio: np.ndarray, sr: int, max_len: int) -> int:
+def quietest_cut(audio: np.ndarray, sr: int, max_len: int, search_fraction: float = TRIM_SEARCH_FRACTION) -> int:
     """Sample index ≤ max_len at the lowest short-time energy within the last part of what fits."""
     hop, win = int(0.010 * sr), int(0.030 * sr)
-    lo = int(max_len * (1 - TRIM_SEARCH_FRACTION))
+    lo = int(max_len * (1 - search_fraction))
     best, best_energy = max_len, np.inf
     for start in range(lo, max(max_len - win, lo) + 1, hop):
         energy = float(np.mean(audio[start : start + win] ** 2))
@@ -92,12 +94,65 @@ def quietest_cut(audio: np.ndarray, sr: int, max_len: int) -> int:
     return min(best, max_len)
 
 
+def fade_in(audio: np.ndarray, sr: int) -> np.ndarray:
+    n = min(int(FADE_S * sr), audio.shape[-1])
+    if n:
+        audio = audio.copy()
+        audio[:n] *= np.linspace(0.0, 1.0, n, dtype=audio.dtype)
+    return audio
+
+
 def fade_out(audio: np.ndarray, sr: int) -> np.ndarray:
     n = min(int(FADE_S * sr), audio.shape[-1])
     if n:
         audio = audio.copy()
         audio[-n:] *= np.linspace(1.0, 0.0, n, dtype=audio.dtype)
     return audio
+
+
+def speech_runs(seg: Segment) -> list[tuple[float, float]]:
+    """Where the speaker talks inside a segment, from its word times (already tightened to the speech
+    Silero hears): words closer than :data:`PAUSE_S` form one run. One run when there are no words."""
+    runs: list[list[float]] = []
+    for w in seg.words:
+        start, end = max(w.start, seg.start), min(w.end, seg.end)
+        if end <= start:
+            continue
+        if runs and start - runs[-1][1] < PAUSE_S:
+            runs[-1][1] = max(runs[-1][1], end)
+        else:
+            runs.append([start, end])
+    return [(a, b) for a, b in runs] or [(seg.start, seg.end)]
+
+
+def keep_pauses(out: np.ndarray, sr: int, seg: Segment) -> np.ndarray:
+    """The placed dub of ``seg`` (starting at ``seg.start``) silent where the original speaker pauses
+    inside the segment: the dub is cut at its quietest points into one piece per speech run, in
+    proportion to the runs' lengths, and each piece is stretched onto its run. The last piece keeps the
+    placement's end (so borrowed or short placements keep their meaning)."""
+    runs = speech_runs(seg)
+    if len(runs) < 2 or out.shape[-1] < sr // 10:
+        return out
+    end = seg.start + out.shape[-1] / sr
+    runs = [(a, b) for a, b in runs if a < end]
+    if len(runs) < 2:
+        return out
+    runs[-1] = (runs[-1][0], max(end, runs[-1][0] + 0.05))
+    lengths = np.array([b - a for a, b in runs])
+    bounds = np.cumsum(lengths)[:-1] / lengths.sum() * out.shape[-1]
+    search = int(0.25 * out.shape[-1] / len(runs))
+    cuts = [quietest_cut(out, sr, int(b + search / 2), search_fraction=search / max(int(b + search / 2), 1))
+            for b in bounds]
+    cuts = sorted(set(min(max(c, 1), out.shape[-1] - 1) for c in cuts))
+    pieces = np.split(out, cuts)
+    if len(pieces) != len(runs):
+        return out
+    track = np.zeros(int(round((runs[-1][1] - seg.start) * sr)), dtype=out.dtype)
+    for piece, (a, b) in zip(pieces, runs, strict=True):
+        at, n = int(round((a - seg.start) * sr)), int(round((b - a) * sr))
+        placed = fade_out(fade_in(stretch(piece, sr, n / sr), sr), sr)
+        track[at : at + n] = placed[: track.size - at]
+    return track
 
 
 def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
@@ -120,6 +175,7 @@ def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
             cut = quietest_cut(out, sr, max_len)
             trimmed = (out.shape[-1] - cut) / sr
             out = fade_out(out[:cut], sr)
+        out = keep_pauses(out, sr, seg)
         end = seg.start + out.shape[-1] / sr
         write_audio(out_dir / segment_file(seg.id), out, sr)
         placements.append(Placement(
