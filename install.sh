@@ -21,4 +21,7 @@ PYTHON=${PYTHON:-python3}
 # torch first and pinned: on this project's machines these lie on local disk; elsewhere pip fetches them.
 .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 .venv/bin/python -m pip install -q -e ".[dev]"
+# only the GE2E weights inside Resemblyzer's wheel are used (lssd.speaker reads them weights-only): without
+# its dependencies, which would add a C extension to compile (webrtcvad) and a stale `typing` backport
+.venv/bin/python -m pip install -q --no-deps Resemblyzer==0.1.4
 echo "lssd installed: $(.venv/bin/lssd --version)"

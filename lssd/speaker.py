@@ -35,7 +35,7 @@ def weights_path() -> Path:
     path = folder / "pretrained.pt" if folder else None
     if path is None or not path.is_file():
         raise LssdError("speaker similarity: the GE2E encoder ships inside the pip package 'Resemblyzer', "
-                        "which is not installed; run `pip install Resemblyzer==0.1.4`")
+                        "which is not installed; run `pip install --no-deps Resemblyzer==0.1.4` (./install.sh does)")
     return path
 
 
