@@ -26,7 +26,7 @@ from rich.text import Text
 from lssd.dataset import card, clips
 from lssd.dataset.manifest import FINISHED, Manifest
 from lssd.dataset.pool import Crash, LocalPool
-from lssd.dataset.worker import BUSY, WORK, Job, WorkerSpec, make_config
+from lssd.dataset.worker import BUSY, Job, MODE_DUB, MODE_SEPARATE, WORK, WorkerSpec, make_config
 from lssd.errors import BadInputError
 from lssd.sidecar import path_for
 
@@ -56,7 +56,7 @@ class BuildOptions:
     ray_address: str | None = None
     keep_work: bool = False
     dry_run: bool = False
-    mode: str = "dub"  # "dub" | "separate" (--separate-only)
+    mode: str = MODE_DUB  # MODE_DUB | MODE_SEPARATE (--separate-only)
 
 
 @dataclass
@@ -138,7 +138,7 @@ def _finished(out_dir: Path, row: dict[str, Any] | None, mode: str) -> bool:
     if row is None or row.get("status") not in FINISHED or not row.get("output"):
         return False
     output = out_dir / row["output"]
-    return output.exists() and (mode == "separate" or path_for(output).exists())
+    return output.exists() and (mode == MODE_SEPARATE or path_for(output).exists())
 
 
 def _note(manifest: Manifest, old: dict[str, Any] | None, row: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from lssd.dataset.worker import MODE_SEPARATE
 from lssd import __version__
 from lssd.dataset.manifest import FINISHED, STATUSES
 from lssd.media import atomic_output
@@ -26,7 +27,7 @@ def render(rows: list[dict[str, Any]], command: str, mode: str, release: bool) -
         backends.update(f"{stage.split(':')[0]}: {name}" for stage, name in (r.get("backends") or {}).items())
     models = sorted({(name, sha) for r in finished for name, sha in (r.get("models") or {}).items()})
     licences = sorted({lic for r in finished for lic in r.get("licences") or []})
-    what = ("speech-removed copies (audio = the separated background of the original)" if mode == "separate"
+    what = ("speech-removed copies (audio = the separated background of the original)" if mode == MODE_SEPARATE
             else "multi-track dubs (original audio plus one tagged synthetic dub per language)")
     lines = [
         "# Dataset card (written by lssd)",

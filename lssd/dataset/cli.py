@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from lssd.dataset.worker import MODE_DUB, MODE_SEPARATE
 from lssd.dub.cli import with_config_options
 from lssd.errors import BadInputError
 
@@ -72,7 +73,7 @@ def build_dataset(
     opts = BuildOptions(root=root, out_dir=output, langs=codes, cfg_kwargs=cfg_kwargs or {},
                         command=command_line(ctx), videos=videos, tasks=tasks, ids_file=ids, limit=limit,
                         shard=parse_shard(shard), workers=workers, engine=engine.value, ray_address=ray_address,
-                        keep_work=keep_work, dry_run=dry_run, mode="separate" if separate_only else "dub")
+                        keep_work=keep_work, dry_run=dry_run, mode=MODE_SEPARATE if separate_only else MODE_DUB)
     outcome = build(opts, console)
     raise typer.Exit(outcome.exit_code)
 

@@ -27,7 +27,8 @@ from lssd.errors import LssdError
 WORK = ".lssd-work"  # OUT/.lssd-work/<id>/ (per-clip work dirs) and OUT/.lssd-work/<id>.claim.lock (claims)
 CLAIM = ".claim.lock"  # not <id>.lock: that is the pipeline's own lock of the work dir, taken inside a claim
 VIDEOS = "videos"
-MODES = ("dub", "separate")
+MODE_DUB, MODE_SEPARATE = "dub", stages.SEPARATE  # --separate-only runs the pipeline up to that stage
+MODES = (MODE_DUB, MODE_SEPARATE)
 BUSY = "busy"  # a row status never written: another builder holds the clip
 FINGERPRINT_TAG = "LSSD_SOURCE_FINGERPRINT"  # speech-removed copies: which input they were made from
 SEPARATOR_TAG = "LSSD_SEPARATOR"
@@ -117,7 +118,7 @@ class ClipWorker:
         return row
 
     def _make(self, job: Job, output: Path, workdir: Path) -> dict[str, Any]:
-        if self.spec.mode == "separate":
+        if self.spec.mode == MODE_SEPARATE:
             return self._separate(job, output, workdir)
         # the builder owns OUT/videos: an output there that _reuse did not accept is replaced
         result = self.pipeline.run(Path(job.input), output=output, workdir=workdir, overwrite=True)
@@ -129,7 +130,7 @@ class ClipWorker:
 
         if not output.exists():
             return None
-        if self.spec.mode == "separate":
+        if self.spec.mode == MODE_SEPARATE:
             tags = _format_tags(output)
             if tags.get(FINGERPRINT_TAG.lower()) != fingerprint(Path(job.input)):
                 return None
