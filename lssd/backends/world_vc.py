@@ -6,6 +6,8 @@ that leaves the dub's voice as synthesised.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from typing import Any
 
 from lssd import stages
@@ -23,6 +25,7 @@ class WorldVoiceConverter:
     """
 
     min_reference_s = 1.0  # F0 statistics of less speech are noisy: the stage adds nearby segments up to this
+    max_voices = 256  # analysed references kept (a few KiB each): every span of a long clip, for every language
 
     def __init__(self, settings: Any = None) -> None:
         from lssd.dsp import world_vc
@@ -30,11 +33,26 @@ class WorldVoiceConverter:
         self._vc = world_vc
         self.settings = settings or world_vc.VCSettings()
         self.last_info: dict = {}
+        self._voices: OrderedDict[tuple, Any] = OrderedDict()
 
     def convert_with_info(self, speech: Any, reference: Any, sr: int) -> tuple[Any, dict]:
-        out, info = self._vc.convert_voice(speech, reference, sr, self.settings)
+        out, info = self._vc.convert_voice(speech, self.voice(reference, sr), sr, self.settings)
         self.last_info = info
         return out, info
+
+    def voice(self, reference: Any, sr: int) -> Any:
+        """The reference analysed once: every target language converts towards the same original span."""
+        import numpy as np
+
+        ref = np.ascontiguousarray(reference)
+        key = (hashlib.sha256(ref.tobytes()).hexdigest(), ref.dtype.str, ref.shape, sr)
+        if key in self._voices:
+            self._voices.move_to_end(key)
+        else:
+            self._voices[key] = self._vc.reference_voice(ref, sr, self.settings)
+            if len(self._voices) > self.max_voices:
+                self._voices.popitem(last=False)
+        return self._voices[key]
 
     def convert(self, speech: Any, reference: Any, sr: int) -> Any:
         return self.convert_with_info(speech, reference, sr)[0]

@@ -73,10 +73,12 @@ def _peak_envelope(x: np.ndarray, block: int = 1 << 18) -> np.ndarray:
     env = np.empty(n)
     for a in range(0, n, block):
         lo, hi = max(0, a - margin), min(n, a + block + margin)
-        over = np.abs(resample_poly(x[:, lo:hi], up, 1, axis=1))
-        over = over[:, (a - lo) * up:(a - lo + min(block, n - a)) * up]
-        env[a:a + min(block, n - a)] = np.maximum(over.reshape(x.shape[0], -1, up).max(axis=(0, 2)),
-                                                 np.abs(x[:, a:a + block]).max(axis=0))
+        m = min(block, n - a)
+        over = np.abs(resample_poly(x[:, lo:hi], up, 1, axis=1)[:, (a - lo) * up:(a - lo + m) * up])
+        peak = np.abs(x[:, a:a + m]).max(axis=0)
+        for phase in range(up):  # max over the oversampled phases: strided maxima, not a reduce over a tiny axis
+            np.maximum(peak, over[:, phase::up].max(axis=0), out=peak)
+        env[a:a + m] = peak
     return env
 
 
@@ -85,7 +87,10 @@ def true_peak_db(x: np.ndarray) -> float:
     a = np.atleast_2d(np.asarray(x, dtype=np.float64))
     if a.size == 0:
         return float("-inf")
-    peak = float(_peak_envelope(a).max())
+    return _db(float(_peak_envelope(a).max()))
+
+
+def _db(peak: float) -> float:
     return 20 * np.log10(peak) if peak > 0 else float("-inf")
 
 
@@ -96,12 +101,17 @@ def limit_peaks(x: np.ndarray, sr: int, ceiling_db: float = -1.0, smooth_s: floa
     The gain is the running minimum of the needed gain over ±``smooth_s``, then smoothed by a Hann kernel
     no wider than that minimum window, so it never exceeds the needed gain at any sample.
     """
+    a = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    return _limit(x, a, sr, _peak_envelope(a), ceiling_db, smooth_s)
+
+
+def _limit(x: np.ndarray, a: np.ndarray, sr: int, env: np.ndarray, ceiling_db: float, smooth_s: float = 0.01
+           ) -> np.ndarray:
+    """:func:`limit_peaks` of ``x`` (as float64 (channels, n): ``a``) with its true-peak envelope given."""
     from scipy.ndimage import minimum_filter1d
     from scipy.signal import oaconvolve
 
-    a = np.atleast_2d(np.asarray(x, dtype=np.float64))
     ceiling = 10 ** ((ceiling_db - 0.05) / 20)  # a hair under: oversampled peaks move slightly with the gain
-    env = _peak_envelope(a)
     need = np.minimum(1.0, ceiling / np.maximum(env, _EPS))
     if need.min() >= 1.0:
         return np.asarray(x, dtype=np.float32)
@@ -135,11 +145,12 @@ def match_loudness_detailed(x: np.ndarray, sr: int, target_lufs: float, ceiling_
     before = integrated_loudness(audio, sr)
     if before is None:
         return LoudnessMatch(audio.copy(), None, None, 0.0, False, true_peak_db(audio))
+    env = _peak_envelope(np.atleast_2d(audio.astype(np.float64)))  # a gain scales it: measured once
     plain = target_lufs - before
     tried: list[tuple[float, float]] = []
     gain_db = plain
     for _ in range(iterations):
-        y, limited = _gain_and_limit(audio, sr, gain_db, ceiling_db)
+        y, limited = _gain_and_limit(audio, sr, gain_db, ceiling_db, env)
         after = integrated_loudness(y, sr)
         if not limited or after is None or abs(after - target_lufs) < 0.02:
             break
@@ -147,14 +158,18 @@ def match_loudness_detailed(x: np.ndarray, sr: int, target_lufs: float, ceiling_
         gain_db = _next_gain(tried, target_lufs, plain + max_extra_db)
         if gain_db == tried[-1][0]:
             break
-    return LoudnessMatch(y, before, after, float(gain_db), limited, true_peak_db(y))
+    peak = true_peak_db(y) if limited else _db(float(env.max()) * 10 ** (gain_db / 20))
+    return LoudnessMatch(y, before, after, float(gain_db), limited, peak)
 
 
-def _gain_and_limit(audio: np.ndarray, sr: int, gain_db: float, ceiling_db: float) -> tuple[np.ndarray, bool]:
-    y = (audio.astype(np.float64) * 10 ** (gain_db / 20)).astype(np.float32)
-    if true_peak_db(y) <= ceiling_db:
+def _gain_and_limit(audio: np.ndarray, sr: int, gain_db: float, ceiling_db: float, env: np.ndarray
+                    ) -> tuple[np.ndarray, bool]:
+    """``audio`` gained by ``gain_db``, softly limited if its true peak (``env`` × gain) would pass the ceiling."""
+    gain = 10 ** (gain_db / 20)
+    y = (audio.astype(np.float64) * gain).astype(np.float32)
+    if _db(float(env.max()) * gain) <= ceiling_db:
         return y, False
-    return limit_peaks(y, sr, ceiling_db), True
+    return _limit(y, np.atleast_2d(y.astype(np.float64)), sr, env * gain, ceiling_db), True
 
 
 def _next_gain(tried: list[tuple[float, float]], target: float, cap: float) -> float:

@@ -92,9 +92,10 @@ def spectral_distance_db(x: np.ndarray, reference: np.ndarray, sr: int, fmin: fl
 
 
 def median_f0(x: np.ndarray, sr: int) -> float | None:
-    """Median F0 (Hz) of the voiced frames of mono speech (pyworld DIO + StoneMask), or None if unvoiced."""
-    from lssd.dsp.world_vc import estimate_f0
+    """Median F0 (Hz) of the voiced frames of mono speech (pyworld DIO at the full rate + StoneMask), or
+    None if unvoiced."""
+    from lssd.dsp.world_vc import VCSettings, estimate_f0
 
-    f0 = estimate_f0(np.asarray(x, dtype=np.float64).reshape(-1), sr)
+    f0 = estimate_f0(np.asarray(x, dtype=np.float64).reshape(-1), sr, VCSettings(dio_speed=1))
     voiced = f0[f0 > 0]
     return float(np.median(voiced)) if voiced.size else None

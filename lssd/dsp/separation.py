@@ -258,26 +258,32 @@ def _vocals_block(x: np.ndarray, sr: int, start: int, stop: int, samples: np.nda
     half = n_fft // 2
     ramp = int(round(s.ramp_s * sr))
     reach_frames = int(np.ceil(max(s.max_reach_s, s.floor_window_s) * sr / hop)) + 4
-    k0 = start // hop - reach_frames - half // hop - 1
-    k1 = -(-stop // hop) + reach_frames + half // hop + 1
+    # analysed frames: the block and every frame in reach of it, but none wholly outside the signal
+    edge = half // hop + 2  # frames past either end that still touch it (or its mask smoothing)
+    k0 = max(start // hop - reach_frames - half // hop - 1, -edge)
+    k1 = min(-(-stop // hop) + reach_frames + half // hop + 1, -(-x.shape[1] // hop) + edge)
     seg = _slice_padded(x, k0 * hop - half, k1 * hop + half)
     spec = librosa.stft(seg, n_fft=n_fft, hop_length=hop, center=False)  # (C, F, T)
     mag = np.abs(spec)
     centers = (k0 + np.arange(spec.shape[-1])) * hop
     span_ramped = samples + np.array([-ramp, ramp])
     speech, refs = _frame_flags(centers, span_ramped, half + int(s.guard_s * sr), x.shape[1])
-    touches = (centers + half + hop > start) & (centers - half - hop < stop)  # + the mask smoothing's reach
-    targets = np.flatnonzero(speech & touches)
-    mask = np.zeros(mag.shape, dtype=np.float32)
+    # synthesised frames: those overlapping the block; masked frames: one more each side (mask smoothing)
+    offset = start - (k0 * hop - half)  # the block's first sample in ``seg``
+    j0 = max(0, -(-(offset - n_fft + 1) // hop))
+    j1 = min(spec.shape[-1], (offset + stop - start - 1) // hop + 1)
+    m0, m1 = max(0, j0 - 1), min(spec.shape[-1], j1 + 1)
+    targets = m0 + np.flatnonzero(speech[m0:m1])
+    mask = np.zeros(mag.shape[:2] + (m1 - m0,), dtype=np.float32)
     if targets.size:
         valid = (centers >= 0) & (centers < x.shape[1])
         background = _background_estimate(mag, targets, np.flatnonzero(refs), valid, sr, n_fft, hop, s)
-        mask[..., targets] = _wiener(mag[..., targets], background, s.over_subtraction)
+        mask[..., targets - m0] = _wiener(mag[..., targets], background, s.over_subtraction)
         mask = uniform_filter(mask, size=(1, 3, 3), mode="constant")
         mask[:, librosa.fft_frequencies(sr=sr, n_fft=n_fft) < s.low_cut_hz, :] = 0.0
-    voc = librosa.istft(spec * mask, hop_length=hop, n_fft=n_fft, center=False, length=seg.shape[1])
-    offset = start - (k0 * hop - half)
-    core = voc[:, offset:offset + (stop - start)].astype(np.float32)
+    masked = spec[..., j0:j1] * mask[..., j0 - m0:j1 - m0]
+    voc = librosa.istft(masked, hop_length=hop, n_fft=n_fft, center=False, length=(j1 - j0 - 1) * hop + n_fft)
+    core = voc[:, offset - j0 * hop:offset - j0 * hop + (stop - start)].astype(np.float32)
     return core * _speech_gate(samples, start, stop, ramp)
 
 
@@ -324,13 +330,44 @@ def _background_estimate(mag: np.ndarray, targets: np.ndarray, refs: np.ndarray,
         dist = np.mean(np.where(diff > 0, s.over_weight * diff ** 2, diff ** 2), axis=2)
         dist[~near] = np.inf
         best = np.argpartition(dist, s.n_refs - 1, axis=1)[:, :s.n_refs]  # (targets, n_refs)
-        out[..., c0:c0 + tgt.size] = np.median(mag[:, :, cand[best]], axis=-1)
+        out[..., c0:c0 + tgt.size] = _median_first_axis(np.moveaxis(mag[:, :, cand[best].T], 2, 0))
         lacking.extend(c0 + np.flatnonzero(~enough))
     if lacking:
         idx = np.asarray(lacking)
         floor = _noise_floor(mag, valid, s.floor_window_s * sr / hop, s.floor_bias)
         out[..., idx] = floor[..., targets[idx]]
     return out
+
+
+@cache
+def _sorting_network(n: int) -> tuple[tuple[int, int], ...]:
+    """Batcher's odd-even merge sort comparators for ``n`` items (padded to a power of two; pairs beyond
+    ``n`` dropped, which is valid for padding with +inf)."""
+    size = 1 << max(0, (n - 1).bit_length())
+    pairs = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return tuple((a, b) for a, b in pairs if b < n)
+
+
+def _median_first_axis(values: np.ndarray) -> np.ndarray:
+    """``np.median(values, axis=0)`` for a short first axis, by a sorting network of elementwise min/max:
+    numpy's partition is slow over many tiny rows, and this is where the separator spent most of its time."""
+    rows = list(values)
+    for a, b in _sorting_network(len(rows)):
+        rows[a], rows[b] = np.minimum(rows[a], rows[b]), np.maximum(rows[a], rows[b])
+    n = len(rows)
+    if n % 2:
+        return rows[n // 2]
+    return (rows[n // 2 - 1] + rows[n // 2]) / np.asarray(2, dtype=values.dtype)
 
 
 def _noise_floor(mag: np.ndarray, valid: np.ndarray, window_frames: float, bias: float) -> np.ndarray:

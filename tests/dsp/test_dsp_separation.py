@@ -136,3 +136,12 @@ def test_loading_the_vad_keeps_torch_threads():
     before = torch.get_num_threads()
     separation.load_vad()
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 9, 16])
+def test_sorting_network_median_is_numpys(n):
+    from lssd.dsp.separation import _median_first_axis
+
+    rng = np.random.default_rng(n)
+    for values in (rng.random((n, 3, 40)).astype(np.float32), rng.integers(0, 3, (n, 5, 9)).astype(np.float32)):
+        assert np.array_equal(_median_first_axis(values), np.median(values, axis=0))

@@ -129,3 +129,26 @@ def test_backends_are_registered():
     assert not by_name["world"].fallback and by_name["world"].priority == 10
     assert by_name["none"].fallback and by_name["none"].priority == 0
     assert by_name["world"].load(None).provenance()["library"].startswith("pyworld ")
+
+
+def test_a_reference_is_analysed_once_and_converts_as_the_raw_audio(dub, monkeypatch):
+    engine = WorldVoiceConverter()
+    reference = testsignals.espeak(ORIGINAL, voice="en+f3", sr=SR)
+    direct, direct_info = world_vc.convert_voice(dub, reference, SR, engine.settings)
+    calls = []
+    analyse = world_vc.reference_voice
+    monkeypatch.setattr(world_vc, "reference_voice", lambda *a: calls.append(1) or analyse(*a))
+    for _ in range(3):  # e.g. one dub per target language towards the same original span
+        out, info = engine.convert_with_info(dub, reference, SR)
+        assert np.array_equal(out, direct) and info == direct_info
+    assert len(calls) == 1
+    engine.convert(dub, reference[: SR], SR)  # other audio is another reference
+    assert len(calls) == 2
+
+
+def test_half_rate_dio_finds_the_full_rate_f0(dub):
+    x = world_vc.resample(dub, SR, world_vc.WORLD_RATE)
+    full = world_vc.estimate_f0(x, world_vc.WORLD_RATE, world_vc.VCSettings(dio_speed=1))
+    fast = world_vc.estimate_f0(x, world_vc.WORLD_RATE, world_vc.VCSettings())
+    assert np.mean((full > 0) != (fast > 0)) < 0.02
+    assert np.median(fast[fast > 0]) == pytest.approx(np.median(full[full > 0]), rel=0.005)
