@@ -14,21 +14,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
-import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from lssd.errors import BadInputError
+from lssd.locks import LockedError, exclusive
 from lssd.train.distributed import World, all_reduce_sum, cleanup, gather_with_grad, init_distributed
+from lssd.train.checkpoint import (checkpoint_dir, find_checkpoint, load_checkpoint, load_model_state,
+                                   load_resumable, rng_state, save_checkpoint, set_rng_state)
 from lssd.train.loss import DubContrastiveLoss, LossTerms
 from lssd.train.models import AudioVisualModel, create_av_model
 from lssd.train.recipes import Recipe, dump, from_dict, to_dict
@@ -36,6 +36,7 @@ from lssd.train.recipes import Recipe, dump, from_dict, to_dict
 log = logging.getLogger(__name__)
 
 QUADRUPLET = ("v_p", "v_s", "a_p", "a_s")
+LOCK_NAME = "train.lock"
 TERMS = {"total": "loss/total", "cross": "loss/L", "video": "loss/L_v", "audio": "loss/L_a"}
 
 
@@ -132,49 +133,6 @@ class Schedule:
 
 # ------------------------------------------------------------------------------------ checkpoints
 
-def checkpoint_dir(out: Path) -> Path:
-    return Path(out) / "checkpoints"
-
-
-def latest_checkpoint(run: Path) -> Path | None:
-    """The newest ``step_*.pt`` of a run directory (or of its ``checkpoints/``)."""
-    run = Path(run)
-    folder = checkpoint_dir(run) if checkpoint_dir(run).is_dir() else run
-    found = sorted(folder.glob("step_*.pt"))
-    return found[-1] if found else None
-
-
-def save_checkpoint(state: dict[str, Any], out: Path, keep: int) -> Path:
-    """Temp file + fsync + rename: a crash mid-write never leaves a truncated "latest" checkpoint."""
-    folder = checkpoint_dir(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"step_{state['step']:08d}.pt"
-    tmp = folder / f".{path.name}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    for old in sorted(folder.glob("step_*.pt"))[:-keep]:
-        old.unlink()
-    return path
-
-
-def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["cuda"])
-
-
 def _all_rng_states(world: World) -> list[dict[str, Any]]:
     if not world.distributed:
         return [rng_state()]
@@ -189,7 +147,7 @@ def resolve_init(recipe: Recipe, out: Path, init: Path | None) -> Path | None:
     if init is None and recipe.init is None:
         return None
     where = Path(init) if init is not None else Path(out).parent / recipe.init
-    path = where if where.is_file() else latest_checkpoint(where) if where.is_dir() else None
+    path = find_checkpoint(where)
     if path is None:
         hint = f"recipe {recipe.name} starts from {recipe.init}'s checkpoint; " if recipe.init else ""
         raise BadInputError(f"{hint}no checkpoint at {where} (pass --init RUN_DIR_OR_CHECKPOINT)")
@@ -201,11 +159,10 @@ def load_pretrained(checkpoint: Path) -> AudioVisualModel:
 
     After pretraining the heads are dropped: ``load_pretrained(run).backbones()`` gives the video and
     audio feature extractors (mean-pooled features, as probed in the paper)."""
-    path = Path(checkpoint)
-    path = path if path.is_file() else latest_checkpoint(path) if path.is_dir() else None
+    path = find_checkpoint(Path(checkpoint))
     if path is None:
         raise BadInputError(f"no checkpoint at {checkpoint}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_checkpoint(path)
     model = build_model(from_dict(state["recipe"]))
     model.load_state_dict(state["model"])
     return model.eval()
@@ -272,10 +229,33 @@ def train(
     owns_group = not (dist.is_available() and dist.is_initialized())  # a caller's group is left alone
     world = init_distributed(device)
     try:
-        return _train(recipe, Path(index), Path(out), world, resume, init, progress, on_step)
+        with run_lock(Path(out), world):
+            return _train(recipe, Path(index), Path(out), world, resume, init, progress, on_step)
     finally:
         if owns_group:
             cleanup()
+
+
+@contextlib.contextmanager
+def run_lock(out: Path, world: World) -> Iterator[None]:
+    """One trainer per run directory: rank 0 holds ``out/train.lock`` (a killed trainer's lock is
+    taken over) and tells the other ranks whether it got it, so all of them stop with one sentence."""
+    with contextlib.ExitStack() as stack:
+        refused: LockedError | None = None
+        if world.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            try:
+                stack.enter_context(exclusive(out / LOCK_NAME, f"run directory {out}"))
+            except LockedError as err:
+                refused = err
+        if world.distributed:
+            flag = torch.tensor([refused is not None], dtype=torch.int64, device=world.device)
+            dist.broadcast(flag, 0)
+            if flag.item() and refused is None:
+                refused = LockedError(f"run directory {out} is in use by another lssd process")
+        if refused is not None:
+            raise refused
+        yield
 
 
 def _train(recipe: Recipe, index: Path, out: Path, world: World, resume: bool, init: Path | None,
@@ -293,10 +273,11 @@ def _train(recipe: Recipe, index: Path, out: Path, world: World, resume: bool, i
     loss_fn = build_loss(recipe)
 
     step = 0
-    latest = latest_checkpoint(out) if resume else None
+    found = load_resumable(out) if resume else None
+    latest = found[0] if found is not None else None
     torch.manual_seed(seed + world.rank)
-    if latest is not None:
-        state = torch.load(latest, map_location="cpu", weights_only=False)
+    if found is not None:
+        latest, state = found
         if (state["world_size"], state["steps_per_epoch"]) != (world.size, schedule.steps_per_epoch):
             raise BadInputError(f"{latest.name} was written by {state['world_size']} ranks with "
                                 f"{state['steps_per_epoch']} steps/epoch; resume with the same setup")
@@ -311,7 +292,7 @@ def _train(recipe: Recipe, index: Path, out: Path, world: World, resume: bool, i
     elif resume:
         log.info("no checkpoint in %s yet: starting from scratch", checkpoint_dir(out))
     if latest is None and (start := resolve_init(recipe, out, init)) is not None:
-        model.load_state_dict(torch.load(start, map_location="cpu", weights_only=False)["model"])
+        model.load_state_dict(load_model_state(start))
         log.info("initialised from %s", start)
 
     net = nn.parallel.DistributedDataParallel(

@@ -8,6 +8,7 @@ keys and ill-typed values are one-line :class:`BadInputError` s, so a typo never
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -237,6 +238,7 @@ def _type_error(key: str, value: Any, hint: Any) -> BadInputError:
 
 
 def _check(r: Recipe) -> None:
+    _check_numbers(r)
     o = r.optim
     if (o.epochs is None) == (o.steps is None):
         raise BadInputError(f"recipe {r.name}: give exactly one of optim.epochs and optim.steps")
@@ -246,6 +248,48 @@ def _check(r: Recipe) -> None:
         raise BadInputError(f"recipe {r.name}: train.precision must be bf16 or fp32")
     if r.model.video is None and r.loss.cross_modal:
         raise BadInputError(f"recipe {r.name}: an audio-only model needs loss.cross_modal: false")
+
+
+# Numeric fields: every number must be finite and not negative, unless listed in _SIGNED; those in
+# _POSITIVE above zero, those in _BELOW below a bound. (Video and audio configs check their own ranges.)
+_POSITIVE = {
+    "model.embed_dim", "loss.tau", "data.window", "data.batch_size", "data.group_size",
+    "data.video.fps", "data.video.num_frames", "data.video.crop", "data.video.short_side", "data.video.std",
+    "data.audio.sample_rate", "data.audio.n_fft", "data.audio.hop_length", "data.audio.n_mels",
+    "data.audio.channels", "optim.lr", "optim.epochs", "optim.steps", "train.ckpt_every",
+    "train.keep_checkpoints", "train.log_every",
+}
+_SIGNED = {"data.video.mean", "data.audio.mask_value"}  # a dB fill value is negative
+_BELOW = {"optim.betas": 1.0}
+
+
+def _numbers(node: Any, prefix: str = "") -> list[tuple[str, float]]:
+    """(dotted key, value) of every number in a recipe, list and tuple items included."""
+    out: list[tuple[str, float]] = []
+    for f in dataclasses.fields(node):
+        value, key = getattr(node, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            out += _numbers(value, f"{key}.")
+            continue
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, (int, float)) and not isinstance(item, bool):
+                out.append((key, item))
+    return out
+
+
+def _check_numbers(r: Recipe) -> None:
+    for key, value in _numbers(r):
+        problem = None
+        if not math.isfinite(value):
+            problem = "must be a finite number"
+        elif key in _POSITIVE and value <= 0:
+            problem = "must be positive"
+        elif key not in _SIGNED and value < 0:
+            problem = "must not be negative"
+        elif key in _BELOW and value >= _BELOW[key]:
+            problem = f"must be below {_BELOW[key]:g}"
+        if problem:
+            raise BadInputError(f"recipe {r.name}: {key} {problem}, got {value!r}")
 
 
 def _plain(value: Any) -> Any:

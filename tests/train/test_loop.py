@@ -15,8 +15,8 @@ import torch.multiprocessing as mp
 from lssd.cli import main
 from lssd.errors import BadInputError
 from lssd.train.index import read_index, write_index
-from lssd.train.loop import (Schedule, latest_checkpoint, load_pretrained, resolve_init, save_checkpoint,
-                             train)
+from lssd.train.checkpoint import latest_checkpoint, save_checkpoint
+from lssd.train.loop import Schedule, load_pretrained, resolve_init, train
 from lssd.train.recipes import load_recipe
 
 STEPS = 30
@@ -110,7 +110,7 @@ def test_init_starts_from_another_runs_weights(
 def test_pretrained_backbones_load_from_a_run(reference: tuple[Path, list[float]]) -> None:
     out, _ = reference
     model = load_pretrained(out)
-    saved = torch.load(latest_checkpoint(out), weights_only=False)["model"]
+    saved = torch.load(latest_checkpoint(out), weights_only=True)["model"]
     assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
     video = model.backbones()["video"]
     assert video(torch.randn(2, 3, 4, 32, 32)).shape == (2, video.dim)
@@ -187,5 +187,5 @@ def test_two_process_training_resumes_exactly(eight_shots: Path, tmp_path: Path)
     for rank in losses:
         assert len(rank["straight"]) == 3 and rank["resumed"] == rank["straight"]  # stopped at a checkpoint
     assert losses[0]["straight"] != losses[1]["straight"]  # each rank holds its own instances' share
-    state = torch.load(latest_checkpoint(tmp_path / "resumed"), weights_only=False)
+    state = torch.load(latest_checkpoint(tmp_path / "resumed"), weights_only=True)
     assert (state["step"], state["world_size"], len(state["rng"])) == (3, 2, 2)
