@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from lssd.train.loop import build_loss, build_model, build_optimizer
+from lssd.train.build import build_loss, build_model, build_optimizer
 from lssd.train.recipes import Recipe, load_recipe
 
 

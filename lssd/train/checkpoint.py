@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 from lssd.errors import BadInputError, LssdError
+from lssd.train.models import AudioVisualModel
+from lssd.train.recipes import Recipe, from_dict
 
 log = logging.getLogger(__name__)
 
@@ -153,3 +155,38 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
+
+
+# ------------------------------------------------------------------------------- starting points
+
+def resolve_init(recipe: Recipe, out: Path, init: Path | None) -> Path | None:
+    """The checkpoint a fresh run starts from: ``--init`` (file or run dir), else the recipe's
+    ``init`` run next to this one (``runs/b3`` for ``runs/b4``)."""
+    if init is None and recipe.init is None:
+        return None
+    where = Path(init) if init is not None else Path(out).parent / recipe.init
+    path = find_checkpoint(where)
+    if path is None:
+        hint = f"recipe {recipe.name} starts from {recipe.init}'s checkpoint; " if recipe.init else ""
+        raise BadInputError(f"{hint}no checkpoint at {where} (pass --init RUN_DIR_OR_CHECKPOINT)")
+    return path
+
+
+def load_pretrained(checkpoint: Path) -> AudioVisualModel:
+    """The model of a checkpoint (file or run directory), built from the recipe stored in it.
+
+    After pretraining the heads are dropped: ``load_pretrained(run).backbones()`` gives the video and
+    audio feature extractors (mean-pooled features, as probed in the paper)."""
+    from lssd.train.build import build_model
+
+    path = find_checkpoint(Path(checkpoint))
+    if path is None:
+        raise BadInputError(f"no checkpoint at {checkpoint}")
+    state = load_checkpoint(path)
+    if "recipe" not in state:
+        raise BadInputError(f"{path} has no recipe (not a checkpoint written by lssd train)")
+    model = build_model(from_dict(state["recipe"]))
+    if "model" not in state:
+        raise BadInputError(f"{path} has no model weights (not a checkpoint written by lssd train)")
+    model.load_state_dict(state["model"])
+    return model.eval()

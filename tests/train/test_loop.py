@@ -16,7 +16,9 @@ from lssd.cli import main
 from lssd.errors import BadInputError
 from lssd.train.index import read_index, write_index
 from lssd.train.checkpoint import latest_checkpoint, save_checkpoint
-from lssd.train.loop import Schedule, load_pretrained, resolve_init, train
+from lssd.train.build import Schedule
+from lssd.train.checkpoint import load_pretrained, resolve_init
+from lssd.train.loop import train
 from lssd.train.recipes import load_recipe
 
 STEPS = 30

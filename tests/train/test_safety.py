@@ -17,7 +17,8 @@ from lssd.cli import main
 from lssd.locks import exclusive
 from lssd.train.checkpoint import (UnsafeCheckpointError, checkpoints, load_checkpoint, rng_state,
                                    set_rng_state)
-from lssd.train.loop import LOCK_NAME, load_pretrained, train
+from lssd.train.checkpoint import load_pretrained
+from lssd.train.loop import LOCK_NAME, train
 from lssd.train.recipes import load_recipe
 
 SHORT = ["--set", "optim.steps=2", "--set", "optim.warmup_steps=0", "--set", "train.ckpt_every=1",
