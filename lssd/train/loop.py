@@ -170,8 +170,8 @@ def describe(run: Run, shots: Any, index: Path) -> None:
              r.model.embed_dim)
     tracks = [len(langs) for langs in shots["audio_languages"]]
     synthetic = sum(sum(flags) for flags in shots["is_synthetic"]) if "is_synthetic" in shots else 0
-    log.info("data: %d shots of %d titles from %s; audio tracks per shot: %d original, %d dubs "
-             "(%d synthetic); secondary audio: %s", len(shots), shots["title_id"].nunique(), index,
+    log.info("data: %d shots of %d titles from %s, with %d original and %d dubbed audio tracks "
+             "(%d synthetic) over them; secondary audio: %s", len(shots), shots["title_id"].nunique(), index,
              len(tracks), sum(tracks) - len(tracks), synthetic,
              f"policy {r.data.policy}" if r.data.secondary else "none (one video-audio pair per shot)")
     log.info("contrastive batch: %d per GPU x %d rank%s x %d accumulated = %d, in groups of %d shots "

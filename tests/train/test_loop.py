@@ -191,3 +191,23 @@ def test_two_process_training_resumes_exactly(eight_shots: Path, tmp_path: Path)
     assert losses[0]["straight"] != losses[1]["straight"]  # each rank holds its own instances' share
     state = torch.load(latest_checkpoint(tmp_path / "resumed"), weights_only=True)
     assert (state["step"], state["world_size"], len(state["rng"])) == (3, 2, 2)
+
+
+def test_step_matched_recipes_take_the_reference_recipes_steps(toy_dataset, tmp_path: Path) -> None:
+    """§5.2: B.1 and B.2 train about as many steps as B.3, whose data is larger: counted at start."""
+    from lssd.train.build import select_shots
+    from lssd.train.recipes import recipe_dir
+
+    ref = tmp_path / "ref.yaml"
+    ref.write_text(f"inherit: {recipe_dir() / 'tiny.yaml'}\n"
+                   "optim: {steps: null, warmup_steps: 0, epochs: 3, warmup_epochs: 0.5}\n"
+                   "data: {batch_size: 4, group_size: 2}\n")
+    shots = len(select_shots(load_recipe(ref), toy_dataset.index))
+    for ranks, accum in ((1, 1), (2, 1), (1, 2)):
+        recipe = load_recipe("tiny", ["optim.steps=null", f"optim.match_steps={ref}",
+                                      f"train.accum_freq={accum}"])
+        s = Schedule.matched(recipe, 5, toy_dataset.index, ranks)
+        per_epoch = shots // (4 * ranks * accum)
+        assert (s.steps_per_epoch, s.total, s.warmup) == (5, 3 * per_epoch, round(0.5 * per_epoch))
+        assert (s.reference, s.reference_steps_per_epoch) == ("ref", per_epoch)
+    assert load_recipe("b1").optim.match_steps == load_recipe("b2").optim.match_steps == "b3"
