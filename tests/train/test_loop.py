@@ -185,7 +185,7 @@ def test_two_process_training_resumes_exactly(eight_shots: Path, tmp_path: Path)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     mp.spawn(_ddp_worker, args=(port, str(eight_shots), str(tmp_path)), nprocs=2, join=True)
-    losses = [torch.load(tmp_path / f"losses_{rank}.pt") for rank in range(2)]
+    losses = [torch.load(tmp_path / f"losses_{rank}.pt", weights_only=True) for rank in range(2)]
     for rank in losses:
         assert len(rank["straight"]) == 3 and rank["resumed"] == rank["straight"]  # stopped at a checkpoint
     assert losses[0]["straight"] != losses[1]["straight"]  # each rank holds its own instances' share
