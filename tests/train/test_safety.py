@@ -169,10 +169,9 @@ def test_resume_falls_back_over_a_damaged_newest_checkpoint(toy_dataset, tmp_pat
                                                             caplog) -> None:
     recipe = load_recipe("tiny", [s for s in SHORT[1::2] if "=" in s])
     straight: list[float] = []
-    train(recipe, toy_dataset.index, tmp_path / "straight", progress=False,
-          on_step=lambda step, terms: straight.append(terms.total.item()))
     out = tmp_path / "run"
-    train(recipe, toy_dataset.index, out, progress=False)
+    train(recipe, toy_dataset.index, out, progress=False,
+          on_step=lambda step, terms: straight.append(terms.total.item()))
     newest = checkpoints(out)[-1]
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2] if damage == "truncate" else b"")
     resumed: list[float] = []
