@@ -25,6 +25,9 @@ def train(
         None, "--init", help="Checkpoint or run directory to start from (default for recipes with an "
         "init: the sibling run, runs/b3 for runs/b4)."),
     device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    accum_freq: int | None = typer.Option(
+        None, "--accum-freq", min=1, help="Micro-batches per step (sets train.accum_freq): the contrastive "
+        "batch is K x data.batch_size per GPU, at the memory of one micro-batch and one extra forward pass."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Pretrain with a recipe; on several GPUs or nodes run it under torchrun (-m lssd.cli train ...)."""
@@ -38,6 +41,8 @@ def train(
 
     if os.environ.get("RANK", "0") == "0":
         logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    if accum_freq is not None:
+        overrides = [*overrides, f"train.accum_freq={accum_freq}"]
     run(load_recipe(recipe, overrides), index, out, resume=resume, init=init, device=device,
         progress=progress)
 

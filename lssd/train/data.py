@@ -166,20 +166,22 @@ class QuadrupletDataset(Dataset):
 
     Index it with a :class:`SampleKey` (what :class:`TitleBatchSampler` yields: exact, resumable) or
     with a plain row number (languages then chosen by ``policy`` from (seed, row)). ``video_cfg`` or
-    ``audio_cfg`` set to None leaves that modality out (audio-only variants, App. B.3).
+    ``audio_cfg`` set to None leaves that modality out (audio-only variants, App. B.3). Without
+    ``secondary`` an item is the primary instance alone, ``v_p`` and ``a_p`` (App. B.3 SEP: "There is
+    no secondary audio here").
     """
 
     def __init__(self, index: pd.DataFrame, policy: str | DubPolicy = "random",
                  video_cfg: VideoConfig | None = VideoConfig(),
                  audio_cfg: AudioConfig | None = AudioConfig(), *, train: bool = True, seed: int = 0,
-                 window: float = WINDOW, primary: str | None = None) -> None:
+                 window: float = WINDOW, primary: str | None = None, secondary: bool = True) -> None:
         if len(index) == 0:
             raise BadInputError("the shot index is empty (nothing left after filtering?)")
         if window <= 0:
             raise BadInputError(f"window must be positive, got {window}")
         self.policy = parse_policy(policy, primary)
         self.video_cfg, self.audio_cfg = video_cfg, audio_cfg
-        self.train, self.seed, self.window = train, seed, window
+        self.train, self.seed, self.window, self.secondary = train, seed, window, secondary
         self._paths = index["media_path"].tolist()
         self._video_stream = index["video_stream"].tolist()
         self._streams = [dict(zip(langs, idx)) for langs, idx in
@@ -212,8 +214,9 @@ class QuadrupletDataset(Dataset):
         t_p, t_s = self.window_starts(row, rng)
         reader = self._reader(row)
         item: dict[str, Any] = {}
+        instances = (("p", t_p, key.lang_p), ("s", t_s, key.lang_s))[: 2 if self.secondary else 1]
         try:
-            for tag, start, lang in (("p", t_p, key.lang_p), ("s", t_s, key.lang_s)):
+            for tag, start, lang in instances:
                 if self.video_cfg is not None:
                     item[f"v_{tag}"] = self._video(reader, row, start, rng)
                 if self.audio_cfg is not None:
@@ -223,7 +226,9 @@ class QuadrupletDataset(Dataset):
         finally:
             reader.close()
         item.update(title=self._title[row], title_idx=self._title_idx[row], shot=self._shot_id[row],
-                    lang_p=key.lang_p, lang_s=key.lang_s, t_p=t_p, t_s=t_s)
+                    lang_p=key.lang_p, t_p=t_p)
+        if self.secondary:
+            item.update(lang_s=key.lang_s, t_s=t_s)
         return item
 
     def window_starts(self, row: int, rng: np.random.Generator) -> tuple[float, float]:
@@ -284,17 +289,20 @@ def build_loader(index: str | Path | pd.DataFrame, *, batch_size: int, group_siz
                  video_cfg: VideoConfig | None = VideoConfig(),
                  audio_cfg: AudioConfig | None = AudioConfig(), train: bool = True,
                  window: float = WINDOW, steps_per_epoch: int | None = None,
-                 pin_memory: bool = False, prefetch_factor: int | None = None) -> QuadrupletLoader:
+                 pin_memory: bool = False, prefetch_factor: int | None = None, accum: int = 1,
+                 secondary: bool = True) -> QuadrupletLoader:
     """The training loader: title-aware batches of quadruplets for one rank.
 
     ``index`` is an index path or an (already filtered) DataFrame. Call ``set_epoch`` before each
-    epoch; ``len(loader)`` is the number of steps per epoch for this rank.
+    epoch; ``len(loader)`` is the number of batches per epoch for this rank: ``accum`` micro-batches
+    of ``batch_size`` per step.
     """
     df = read_index(Path(index)) if isinstance(index, (str, Path)) else index
     dataset = QuadrupletDataset(df, policy, video_cfg, audio_cfg, train=train, seed=seed,
-                                window=window, primary=primary)
+                                window=window, primary=primary, secondary=secondary)
     sampler = TitleBatchSampler(df, batch_size, group_size, policy=dataset.policy, rank=rank,
-                                world_size=world_size, seed=seed, steps_per_epoch=steps_per_epoch)
+                                world_size=world_size, seed=seed, steps_per_epoch=steps_per_epoch,
+                                accum=accum)
     return QuadrupletLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
                             collate_fn=collate_quadruplets, pin_memory=pin_memory,
                             persistent_workers=num_workers > 0,

@@ -1,8 +1,11 @@
 """The pretraining loop: one recipe, one shot index, one run directory.
 
-Reads top to bottom like the paper: quadruplets from the title-aware loader, embeddings from the
-two-tower model, Eq. 2-3 over the global batch, AdamW with warm-up then half-cosine. The run directory
-holds ``recipe.yaml`` (the resolved recipe), ``checkpoints/step_XXXXXXXX.pt`` and ``tb/`` (TensorBoard).
+Laid out like open_clip's trainer: :func:`setup` builds everything a run needs (and restores it from
+a checkpoint), :func:`train_one_epoch` runs the steps of one epoch, :func:`checkpoint_state` /
+:func:`restore` are the checkpoint's two halves. Each step reads like the paper: quadruplets from the
+title-aware loader, embeddings from the two-tower model, Eq. 2-3 over the global batch, AdamW with
+warm-up then half-cosine. The run directory holds ``recipe.yaml`` (the resolved recipe),
+``checkpoints/step_XXXXXXXX.pt``, ``tb/`` (TensorBoard) and, while a trainer runs, ``train.lock``.
 
 Resuming restores model, optimiser, scheduler, the sampler's position (epoch, batch: batches are pure
 functions of (seed, epoch, step)) and every rank's RNG states, so the next step's loss is the one the
@@ -12,167 +15,259 @@ uninterrupted run would have computed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
-import math
-import os
-import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from lssd.errors import BadInputError
+from lssd.locks import LockedError, exclusive
+from lssd.train.accum import contrastive_backward
+from lssd.train.build import (Schedule, build_loader, build_loss, build_model, build_optimizer,
+                              select_shots)
+from lssd.train.checkpoint import (load_model_state, load_resumable, resolve_init, rng_state, save_checkpoint,
+                                   set_rng_state)
 from lssd.train.distributed import World, all_reduce_sum, cleanup, gather_with_grad, init_distributed
 from lssd.train.loss import DubContrastiveLoss, LossTerms
-from lssd.train.models import AudioVisualModel, create_av_model
-from lssd.train.recipes import Recipe, dump, from_dict, to_dict
+from lssd.train.recipes import Recipe, dump, to_dict
 
 log = logging.getLogger(__name__)
 
 QUADRUPLET = ("v_p", "v_s", "a_p", "a_s")
+LOCK_NAME = "train.lock"
 TERMS = {"total": "loss/total", "cross": "loss/L", "video": "loss/L_v", "audio": "loss/L_a"}
+StepCallback = Callable[[int, LossTerms], None]
 
 
-# ------------------------------------------------------------------------------------------ building
+def train(
+    recipe: Recipe,
+    index: Path,
+    out: Path,
+    *,
+    resume: bool = False,
+    init: Path | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    on_step: StepCallback | None = None,
+) -> list[dict[str, float]]:
+    """Train ``recipe`` on ``index`` into ``out``; returns the logged records (rank 0).
 
-def build_model(recipe: Recipe) -> AudioVisualModel:
-    """The recipe's model, with MViT input sizes taken from its data config."""
-    d, m = recipe.data, recipe.model
-    return create_av_model(
-        m.video,
-        m.audio,
-        video_size={"frames": d.video.num_frames, "crop": d.video.crop},
-        audio_size={"n_mels": d.audio.n_mels, "frames": d.audio.num_frames(d.window)},
-        embed_dim=m.embed_dim,
-        separate_audio_heads=m.separate_audio_heads,
-    )
-
-
-def build_loss(recipe: Recipe) -> DubContrastiveLoss:
-    c = recipe.loss
-    return DubContrastiveLoss(c.tau, c.lambda_v, c.lambda_a, c.cross_modal, c.reduction)
-
-
-def select_shots(recipe: Recipe, index: Path):
-    """The recipe's subset of the shot index (Table 1's original-language and dub filters)."""
-    from lssd.train.index import read_index
-    from lssd.train.sampler import filter_index
-
-    d = recipe.data
-    df = filter_index(
-        read_index(index),
-        original_languages=set(d.original_languages) if d.original_languages else None,
-        exclude=set(d.exclude_languages) if d.exclude_languages else None,
-        dubbed_only=d.dubbed_only,
-        has_languages=set(d.has_languages) if d.has_languages else None,
-    )
-    if len(df) == 0:
-        raise BadInputError(f"no shot of {index} passes recipe {recipe.name}'s data filters")
-    return df
+    ``on_step(step, terms)`` runs after every optimiser step and checkpoint (tests and hooks; an
+    exception raised there stops training like a crash would).
+    """
+    owns_group = not (dist.is_available() and dist.is_initialized())  # a caller's group is left alone
+    world = init_distributed(device)
+    try:
+        with run_lock(Path(out), world):
+            run = setup(recipe, Path(index), Path(out), world, resume=resume, init=init)
+            with _progress(progress and world.is_main, run.schedule.total, run.step) as bar:
+                while run.step < run.schedule.total:
+                    train_one_epoch(run, bar, on_step)
+            if run.writer is not None:
+                run.writer.close()
+            return run.history
+    finally:
+        if owns_group:
+            cleanup()
 
 
-def build_loader(recipe: Recipe, shots, world: World):
-    from lssd.train.data import build_loader as data_loader
-
-    d = recipe.data
-    return data_loader(
-        shots,
-        batch_size=d.batch_size,
-        group_size=d.group_size,
-        policy=d.policy,
-        primary=d.primary,
-        rank=world.rank,
-        world_size=world.size,
-        num_workers=d.num_workers,
-        seed=recipe.train.seed,
-        video_cfg=d.video if recipe.model.video is not None else None,
-        audio_cfg=d.audio,
-        window=d.window,
-        pin_memory=world.device.type == "cuda",
-    )
-
-
-def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.AdamW:
-    """AdamW; biases, norms and positional/class embeddings are not weight-decayed (as MViT trains)."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 or "pos_encoding" in name else decay).append(p)
-    o = recipe.optim
-    groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=o.lr, betas=o.betas)
+@contextlib.contextmanager
+def run_lock(out: Path, world: World) -> Iterator[None]:
+    """One trainer per run directory: rank 0 holds ``out/train.lock`` (a killed trainer's lock is
+    taken over) and tells the other ranks whether it got it, so all of them stop with one sentence."""
+    with contextlib.ExitStack() as stack:
+        refused: LockedError | None = None
+        if world.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            try:
+                stack.enter_context(exclusive(out / LOCK_NAME, f"run directory {out}"))
+            except LockedError as err:
+                refused = err
+        if world.distributed:
+            flag = torch.tensor([refused is not None], dtype=torch.int64, device=world.device)
+            dist.broadcast(flag, 0)
+            if flag.item() and refused is None:
+                refused = LockedError(f"run directory {out} is in use by another lssd process")
+        if refused is not None:
+            raise refused
+        yield
 
 
-@dataclass(frozen=True)
-class Schedule:
-    steps_per_epoch: int
-    total: int
-    warmup: int
+# ---------------------------------------------------------------------------------------------- setup
 
-    @classmethod
-    def of(cls, recipe: Recipe, steps_per_epoch: int) -> Schedule:
-        o = recipe.optim
-        if o.steps is not None:
-            return cls(steps_per_epoch, o.steps, o.warmup_steps)
-        total = max(1, round(o.epochs * steps_per_epoch))
-        return cls(steps_per_epoch, total, round(o.warmup_epochs * steps_per_epoch))
+@dataclass
+class Run:
+    """Everything one training run holds; ``step`` counts optimiser steps done."""
 
-    def lr_factor(self, step: int) -> float:
-        """Linear warm-up to the peak, then half a cosine period down to 0 at the last step."""
-        if step < self.warmup:
-            return (step + 1) / self.warmup
-        progress = (step - self.warmup) / max(1, self.total - self.warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    recipe: Recipe
+    out: Path
+    world: World
+    model: nn.Module  # the bare model (what checkpoints store)
+    net: nn.Module  # what the step calls: the model, or DDP around it
+    loader: Any
+    schedule: Schedule
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    loss_fn: DubContrastiveLoss
+    writer: Any = None  # TensorBoard, rank 0 only
+    step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    meter: Meter = field(default_factory=lambda: Meter())  # sums since the last log line
 
-
-# ------------------------------------------------------------------------------------ checkpoints
-
-def checkpoint_dir(out: Path) -> Path:
-    return Path(out) / "checkpoints"
+    def autocast(self) -> contextlib.AbstractContextManager:
+        bf16 = self.world.device.type == "cuda" and self.recipe.train.precision == "bf16"
+        return torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
-def latest_checkpoint(run: Path) -> Path | None:
-    """The newest ``step_*.pt`` of a run directory (or of its ``checkpoints/``)."""
-    run = Path(run)
-    folder = checkpoint_dir(run) if checkpoint_dir(run).is_dir() else run
-    found = sorted(folder.glob("step_*.pt"))
-    return found[-1] if found else None
+def setup(recipe: Recipe, index: Path, out: Path, world: World, *, resume: bool = False,
+          init: Path | None = None) -> Run:
+    """Build the run; restore it from the newest good checkpoint (``resume``) or start it from
+    another run's weights (``init``, or the recipe's ``init`` run)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    seed = recipe.train.seed
+    torch.manual_seed(seed)  # identical initial weights on every rank
+    model = build_model(recipe).to(world.device)
+    shots = select_shots(recipe, index)
+    loader = build_loader(recipe, shots, world)
+    schedule = Schedule.matched(recipe, loader.batch_sampler.steps_per_epoch, index, world.size)
+    optimizer = build_optimizer(model, recipe)
+    run = Run(recipe, out, world, model, model, loader, schedule, optimizer,
+              torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.lr_factor), build_loss(recipe))
+
+    torch.manual_seed(seed + world.rank)
+    found = load_resumable(out) if resume else None
+    if found is not None:
+        restore(run, *found)
+    elif resume:
+        log.info("no checkpoint in %s yet: starting from scratch", out)
+    if found is None and (start := resolve_init(recipe, out, init)) is not None:
+        model.load_state_dict(load_model_state(start))
+        log.info("initialised from %s", start)
+
+    if world.distributed:
+        run.net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[world.local_rank] if world.device.type == "cuda" else None)
+    if world.is_main:
+        run.writer = SummaryWriter(str(out / "tb"))
+        (out / "recipe.yaml").write_text(dump(recipe))
+        describe(run, shots, index)
+    return run
 
 
-def save_checkpoint(state: dict[str, Any], out: Path, keep: int) -> Path:
-    """Temp file + fsync + rename: a crash mid-write never leaves a truncated "latest" checkpoint."""
-    folder = checkpoint_dir(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"step_{state['step']:08d}.pt"
-    tmp = folder / f".{path.name}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    for old in sorted(folder.glob("step_*.pt"))[:-keep]:
-        old.unlink()
-    return path
+def describe(run: Run, shots: Any, index: Path) -> None:
+    """Say what the run is, before it starts: recipe, data, contrastive batch, steps."""
+    r, s, w = run.recipe, run.schedule, run.world
+    models = f"{r.model.video} + {r.model.audio}" if r.model.video else f"{r.model.audio} (audio only)"
+    log.info("recipe %s: %s; %s, %d-d heads", r.name, r.description or "no description", models,
+             r.model.embed_dim)
+    tracks = [len(langs) for langs in shots["audio_languages"]]
+    synthetic = sum(sum(flags) for flags in shots["is_synthetic"]) if "is_synthetic" in shots else 0
+    log.info("data: %d shots of %d titles from %s, with %d original and %d dubbed audio tracks "
+             "(%d synthetic) over them; secondary audio: %s", len(shots), shots["title_id"].nunique(), index,
+             len(tracks), sum(tracks) - len(tracks), synthetic,
+             f"policy {r.data.policy}" if r.data.secondary else "none (one video-audio pair per shot)")
+    log.info("contrastive batch: %d per GPU x %d rank%s x %d accumulated = %d, in groups of %d shots "
+             "per title", r.data.batch_size, w.size, "s" if w.size > 1 else "", r.train.accum_freq,
+             _samples_per_step(run), run.loader.batch_sampler.group_size)
+    log.info("steps: %d per epoch, %d in all (%.2f epochs), %d warm-up", s.steps_per_epoch, s.total,
+             s.total / s.steps_per_epoch, s.warmup)
+    if s.reference is not None:
+        log.info("step-matched to recipe %s: %d steps per epoch on its data, %d steps in all",
+                 s.reference, s.reference_steps_per_epoch, s.total)
 
 
-def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state()
-    return state
+# ------------------------------------------------------------------------------------------- training
+
+def train_one_epoch(run: Run, bar: Any = None, on_step: StepCallback | None = None) -> None:
+    """The steps left in the current epoch (a resumed run starts mid-epoch), or up to the last step."""
+    epoch, start_batch = divmod(run.step, run.schedule.steps_per_epoch)
+    run.loader.set_epoch(epoch, start_batch)
+    with torch.random.fork_rng(devices=[]):  # the loader's seed draw must not shift model RNG
+        batches = iter(run.loader)
+    run.net.train()
+    while run.step < run.schedule.total:
+        t0 = time.perf_counter()
+        batch = next(batches, None)
+        if batch is None:
+            return
+        micro = [batch, *itertools.islice(batches, run.recipe.train.accum_freq - 1)]
+        wait = time.perf_counter() - t0
+        lr = run.optimizer.param_groups[0]["lr"]  # the rate this step uses
+        terms = train_step(run, micro)
+        run.step += 1
+        run.meter.add(terms, wait)
+        if run.step % run.recipe.train.log_every == 0 or run.step == run.schedule.total:
+            summary = run.meter.summary(run.world, _samples_per_step(run))
+            _log(run, {"step": run.step, "lr": lr, **summary}, bar)
+            run.meter = Meter()
+        if run.step % run.recipe.train.ckpt_every == 0 or run.step == run.schedule.total:
+            state = checkpoint_state(run)
+            if run.world.is_main:
+                save_checkpoint(state, run.out, run.recipe.train.keep_checkpoints)
+            if run.world.distributed:  # no rank moves on (or stops and resumes) before the file exists
+                dist.barrier()
+        if bar is not None:
+            bar.update(bar.task_ids[0], completed=run.step)
+        if on_step is not None:
+            on_step(run.step, terms)
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["cuda"])
+def train_step(run: Run, micro_batches: list[dict[str, Any]]) -> LossTerms:
+    """One optimiser step on one global batch (``accum_freq`` micro-batches per rank): embeddings,
+    Eq. 2-3 with the negatives of all ranks and micro-batches, AdamW."""
+    device = run.world.device
+    inputs = [{k: b[k].to(device, non_blocking=True) for k in QUADRUPLET if k in b} for b in micro_batches]
+    run.optimizer.zero_grad(set_to_none=True)
+    terms = contrastive_backward(run.net, run.loss_fn, inputs, gather_with_grad,
+                                 scale=run.world.backward_scale, autocast=run.autocast)
+    run.optimizer.step()
+    run.scheduler.step()
+    return terms
+
+
+def _samples_per_step(run: Run) -> int:
+    return run.recipe.data.batch_size * run.world.size * run.recipe.train.accum_freq
+
+
+# ----------------------------------------------------------------------------------------- checkpoints
+
+def checkpoint_state(run: Run) -> dict[str, Any]:
+    """Tensors and plain data only (read back with ``weights_only=True``); every rank's RNG states."""
+    return {
+        "step": run.step,
+        "world_size": run.world.size,
+        "accum_freq": run.recipe.train.accum_freq,
+        "steps_per_epoch": run.schedule.steps_per_epoch,
+        "recipe": to_dict(run.recipe),
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "rng": _all_rng_states(run.world),
+    }
+
+
+def restore(run: Run, path: Path, state: dict[str, Any]) -> None:
+    """The other half of :func:`checkpoint_state`; the run must be set up the same way."""
+    setup = (state["world_size"], state.get("accum_freq", 1), state["steps_per_epoch"])
+    if setup != (run.world.size, run.recipe.train.accum_freq, run.schedule.steps_per_epoch):
+        raise BadInputError(f"{path.name} was written by {setup[0]} ranks accumulating {setup[1]} "
+                            f"micro-batches with {setup[2]} steps/epoch; resume with the same setup")
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"][run.world.rank])
+    run.step = state["step"]
+    if state["recipe"] != to_dict(run.recipe):
+        log.warning("resuming %s with a recipe that differs from the one it was trained with", path)
+    log.info("resumed from %s", path)
 
 
 def _all_rng_states(world: World) -> list[dict[str, Any]]:
@@ -183,35 +278,7 @@ def _all_rng_states(world: World) -> list[dict[str, Any]]:
     return states
 
 
-def resolve_init(recipe: Recipe, out: Path, init: Path | None) -> Path | None:
-    """The checkpoint a fresh run starts from: ``--init`` (file or run dir), else the recipe's
-    ``init`` run next to this one (``runs/b3`` for ``runs/b4``)."""
-    if init is None and recipe.init is None:
-        return None
-    where = Path(init) if init is not None else Path(out).parent / recipe.init
-    path = where if where.is_file() else latest_checkpoint(where) if where.is_dir() else None
-    if path is None:
-        hint = f"recipe {recipe.name} starts from {recipe.init}'s checkpoint; " if recipe.init else ""
-        raise BadInputError(f"{hint}no checkpoint at {where} (pass --init RUN_DIR_OR_CHECKPOINT)")
-    return path
-
-
-def load_pretrained(checkpoint: Path) -> AudioVisualModel:
-    """The model of a checkpoint (file or run directory), built from the recipe stored in it.
-
-    After pretraining the heads are dropped: ``load_pretrained(run).backbones()`` gives the video and
-    audio feature extractors (mean-pooled features, as probed in the paper)."""
-    path = Path(checkpoint)
-    path = path if path.is_file() else latest_checkpoint(path) if path.is_dir() else None
-    if path is None:
-        raise BadInputError(f"no checkpoint at {checkpoint}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    model = build_model(from_dict(state["recipe"]))
-    model.load_state_dict(state["model"])
-    return model.eval()
-
-
-# ------------------------------------------------------------------------------------------- logging
+# -------------------------------------------------------------------------------------------- logging
 
 class Meter:
     """Sums over a logging interval; one all-reduce per interval, none per step."""
@@ -237,6 +304,20 @@ class Meter:
         return out
 
 
+def _log(run: Run, record: dict[str, float], bar: Any) -> None:
+    if run.writer is not None:
+        run.history.append(record)
+        for key, value in record.items():
+            if key != "step":
+                run.writer.add_scalar(key, value, run.step)
+    if bar is not None:
+        bar.update(bar.task_ids[0], info=f"loss {record['loss/total']:.4g}")
+    elif run.world.is_main:
+        log.info("step %d/%d  loss %.4g  lr %.3g  %.1f samples/s  waiting for data %.0f%%",
+                 run.step, run.schedule.total, record["loss/total"], record["lr"],
+                 record["throughput/samples_per_s"], 100 * record["throughput/data_wait_fraction"])
+
+
 def _progress(enabled: bool, total: int, done: int):
     if not enabled:
         return contextlib.nullcontext(None)
@@ -246,146 +327,3 @@ def _progress(enabled: bool, total: int, done: int):
                    TextColumn("{task.fields[info]}"))
     bar.add_task("train", total=total, completed=done, info="")
     return bar
-
-
-# ----------------------------------------------------------------------------------------------- loop
-
-StepCallback = Callable[[int, LossTerms], None]
-
-
-def train(
-    recipe: Recipe,
-    index: Path,
-    out: Path,
-    *,
-    resume: bool = False,
-    init: Path | None = None,
-    device: str | None = None,
-    progress: bool = True,
-    on_step: StepCallback | None = None,
-) -> list[dict[str, float]]:
-    """Train ``recipe`` on ``index`` into ``out``; returns the logged records (rank 0).
-
-    ``on_step(step, terms)`` runs after every optimiser step and checkpoint (tests and hooks; an
-    exception raised there stops training like a crash would).
-    """
-    owns_group = not (dist.is_available() and dist.is_initialized())  # a caller's group is left alone
-    world = init_distributed(device)
-    try:
-        return _train(recipe, Path(index), Path(out), world, resume, init, progress, on_step)
-    finally:
-        if owns_group:
-            cleanup()
-
-
-def _train(recipe: Recipe, index: Path, out: Path, world: World, resume: bool, init: Path | None,
-           progress: bool, on_step: StepCallback | None) -> list[dict[str, float]]:
-    from torch.utils.tensorboard import SummaryWriter
-
-    seed = recipe.train.seed
-    torch.manual_seed(seed)  # identical initial weights on every rank
-    model = build_model(recipe).to(world.device)
-    shots = select_shots(recipe, index)
-    loader = build_loader(recipe, shots, world)
-    schedule = Schedule.of(recipe, loader.batch_sampler.steps_per_epoch)
-    optimizer = build_optimizer(model, recipe)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.lr_factor)
-    loss_fn = build_loss(recipe)
-
-    step = 0
-    latest = latest_checkpoint(out) if resume else None
-    torch.manual_seed(seed + world.rank)
-    if latest is not None:
-        state = torch.load(latest, map_location="cpu", weights_only=False)
-        if (state["world_size"], state["steps_per_epoch"]) != (world.size, schedule.steps_per_epoch):
-            raise BadInputError(f"{latest.name} was written by {state['world_size']} ranks with "
-                                f"{state['steps_per_epoch']} steps/epoch; resume with the same setup")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"][world.rank])
-        step = state["step"]
-        if state["recipe"] != to_dict(recipe):
-            log.warning("resuming %s with a recipe that differs from the one it was trained with", latest)
-        log.info("resumed from %s", latest)
-    elif resume:
-        log.info("no checkpoint in %s yet: starting from scratch", checkpoint_dir(out))
-    if latest is None and (start := resolve_init(recipe, out, init)) is not None:
-        model.load_state_dict(torch.load(start, map_location="cpu", weights_only=False)["model"])
-        log.info("initialised from %s", start)
-
-    net = nn.parallel.DistributedDataParallel(
-        model, device_ids=[world.local_rank] if world.device.type == "cuda" else None
-    ) if world.distributed else model
-    bf16 = world.device.type == "cuda" and recipe.train.precision == "bf16"
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    writer = SummaryWriter(str(out / "tb")) if world.is_main else None
-    if world.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "recipe.yaml").write_text(dump(recipe))
-    samples_per_step = recipe.data.batch_size * world.size
-    history: list[dict[str, float]] = []
-    meter = Meter()
-    net.train()
-
-    with _progress(progress and world.is_main, schedule.total, step) as bar:
-        while step < schedule.total:
-            epoch, start_batch = divmod(step, schedule.steps_per_epoch)
-            loader.set_epoch(epoch, start_batch)
-            with torch.random.fork_rng(devices=[]):  # the loader's seed draw must not shift model RNG
-                batches = iter(loader)
-            while step < schedule.total:
-                t0 = time.perf_counter()
-                batch = next(batches, None)
-                if batch is None:
-                    break
-                wait = time.perf_counter() - t0
-                inputs = {k: batch[k].to(world.device, non_blocking=True) for k in QUADRUPLET if k in batch}
-                with autocast:
-                    z = net(inputs)
-                terms = loss_fn(z, gather=gather_with_grad)
-                optimizer.zero_grad(set_to_none=True)
-                (terms.total * world.backward_scale).backward()
-                optimizer.step()
-                lr = optimizer.param_groups[0]["lr"]  # the rate this step used
-                scheduler.step()
-                step += 1
-                meter.add(terms, wait)
-
-                if step % recipe.train.log_every == 0 or step == schedule.total:
-                    record = {"step": step, "lr": lr, **meter.summary(world, samples_per_step)}
-                    meter = Meter()
-                    if writer is not None:
-                        history.append(record)
-                        for key, value in record.items():
-                            if key != "step":
-                                writer.add_scalar(key, value, step)
-                    if bar is not None:
-                        bar.update(bar.task_ids[0], info=f"loss {record['loss/total']:.4g}")
-                    elif world.is_main:
-                        log.info("step %d/%d  loss %.4g  lr %.3g  %.1f samples/s  waiting for data %.0f%%",
-                                 step, schedule.total, record["loss/total"], record["lr"],
-                                 record["throughput/samples_per_s"],
-                                 100 * record["throughput/data_wait_fraction"])
-                if step % recipe.train.ckpt_every == 0 or step == schedule.total:
-                    state = {
-                        "step": step,
-                        "world_size": world.size,
-                        "steps_per_epoch": schedule.steps_per_epoch,
-                        "recipe": to_dict(recipe),
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "rng": _all_rng_states(world),
-                    }
-                    if world.is_main:
-                        save_checkpoint(state, out, recipe.train.keep_checkpoints)
-                    if world.distributed:  # no rank moves on (or stops and resumes) before the file exists
-                        dist.barrier()
-                if bar is not None:
-                    bar.update(bar.task_ids[0], completed=step)
-                if on_step is not None:
-                    on_step(step, terms)
-    if writer is not None:
-        writer.close()
-    return history

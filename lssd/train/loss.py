@@ -53,11 +53,15 @@ class LossTerms:
     total: Tensor
     cross: Tensor | None
     video: Tensor | None
-    audio: Tensor
+    audio: Tensor | None
 
 
 class DubContrastiveLoss(torch.nn.Module):
-    """L + λ_v L_v + λ_a L_a (Eq. 2-3); audio-only models (``cross_modal=False``) optimise L_a alone."""
+    """L + λ_v L_v + λ_a L_a (Eq. 2-3); audio-only models (``cross_modal=False``) optimise L_a alone.
+
+    Embeddings without a secondary instance (``z_vp``, ``z_ap`` only: App. B.3 SEP, "no secondary
+    audio") give the one cross-modal pair: L = Σ_i ℓ_i(v_p, a_p), and no within-modal terms.
+    """
 
     def __init__(
         self,
@@ -92,6 +96,11 @@ class DubContrastiveLoss(torch.nn.Module):
             with torch.no_grad():  # tracked only (§4.1): no graph, no gradient
                 return term(a, b)
 
+        if "z_as" not in pairs:  # a single (v, a) pair per instance
+            if not self.cross_modal or "z_vp" not in pairs or self.lambda_v or self.lambda_a:
+                raise ValueError("a single video-audio pair needs the cross-modal loss without L_v, L_a")
+            cross = term("z_vp", "z_ap")
+            return LossTerms(total=cross, cross=cross, video=None, audio=None)
         audio = weighted("z_ap", "z_as", self.lambda_a if self.cross_modal else 1.0)
         if not self.cross_modal:
             return LossTerms(total=audio, cross=None, video=None, audio=audio)

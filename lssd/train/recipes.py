@@ -8,6 +8,7 @@ keys and ill-typed values are one-line :class:`BadInputError` s, so a typo never
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class DataConfig:
     dubbed_only: bool = False  # titles with at least two audio languages
     has_languages: list[str] | None = None  # titles that have all of these tracks
     policy: str = "random"  # a_s language: random | none | fixed:<lang> | round_robin:<l>,<l>
+    secondary: bool = True  # False: one (v, a) pair per shot, no secondary instance (App. B.3 SEP)
     primary: str | None = None  # a_p language; None: each title's original
     window: float = 3.0  # seconds per instance
     batch_size: int = 64  # per GPU
@@ -56,8 +58,9 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW, linear warm-up then half-cosine to 0. Give ``epochs`` or ``steps``, and the warm-up in
-    the same unit."""
+    """AdamW, linear warm-up then half-cosine to 0. Give ``epochs``, ``steps`` or ``match_steps`` (as
+    many optimiser steps, and warm-up steps, as that recipe makes on its own data from the same index
+    and setup: §5.2 trains B.1 and B.2 for about B.3's steps), and the warm-up in the unit given."""
 
     lr: float = 3e-4
     weight_decay: float = 0.05
@@ -66,6 +69,7 @@ class OptimConfig:
     warmup_epochs: float = 2
     steps: int | None = None
     warmup_steps: int = 0
+    match_steps: str | None = None
 
 
 @dataclass
@@ -75,6 +79,7 @@ class TrainConfig:
     ckpt_every: int = 1000  # steps
     keep_checkpoints: int = 3
     log_every: int = 50  # steps
+    accum_freq: int = 1  # micro-batches per step; the contrastive batch is all of them (lssd train --accum-freq)
 
 
 @dataclass
@@ -237,15 +242,75 @@ def _type_error(key: str, value: Any, hint: Any) -> BadInputError:
 
 
 def _check(r: Recipe) -> None:
+    _check_numbers(r)
     o = r.optim
-    if (o.epochs is None) == (o.steps is None):
-        raise BadInputError(f"recipe {r.name}: give exactly one of optim.epochs and optim.steps")
+    if sum(x is not None for x in (o.epochs, o.steps, o.match_steps)) != 1:
+        raise BadInputError(f"recipe {r.name}: give exactly one of optim.epochs, optim.steps and "
+                            f"optim.match_steps")
+    if not r.data.secondary:
+        _check_single_pair(r)
     if r.loss.reduction not in ("sum", "mean"):
         raise BadInputError(f"recipe {r.name}: loss.reduction must be sum or mean")
     if r.train.precision not in ("bf16", "fp32"):
         raise BadInputError(f"recipe {r.name}: train.precision must be bf16 or fp32")
     if r.model.video is None and r.loss.cross_modal:
         raise BadInputError(f"recipe {r.name}: an audio-only model needs loss.cross_modal: false")
+
+
+# Numeric fields: every number must be finite and not negative, unless listed in _SIGNED; those in
+# _POSITIVE above zero, those in _BELOW below a bound. (Video and audio configs check their own ranges.)
+_POSITIVE = {
+    "model.embed_dim", "loss.tau", "data.window", "data.batch_size", "data.group_size",
+    "data.video.fps", "data.video.num_frames", "data.video.crop", "data.video.short_side", "data.video.std",
+    "data.audio.sample_rate", "data.audio.n_fft", "data.audio.hop_length", "data.audio.n_mels",
+    "data.audio.channels", "optim.lr", "optim.epochs", "optim.steps", "train.ckpt_every",
+    "train.keep_checkpoints", "train.log_every", "train.accum_freq",
+}
+_SIGNED = {"data.video.mean", "data.audio.mask_value"}  # a dB fill value is negative
+_BELOW = {"optim.betas": 1.0}
+
+
+def _numbers(node: Any, prefix: str = "") -> list[tuple[str, float]]:
+    """(dotted key, value) of every number in a recipe, list and tuple items included."""
+    out: list[tuple[str, float]] = []
+    for f in dataclasses.fields(node):
+        value, key = getattr(node, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            out += _numbers(value, f"{key}.")
+            continue
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, (int, float)) and not isinstance(item, bool):
+                out.append((key, item))
+    return out
+
+
+def _check_numbers(r: Recipe) -> None:
+    for key, value in _numbers(r):
+        problem = None
+        if not math.isfinite(value):
+            problem = "must be a finite number"
+        elif key in _POSITIVE and value <= 0:
+            problem = "must be positive"
+        elif key not in _SIGNED and value < 0:
+            problem = "must not be negative"
+        elif key in _BELOW and value >= _BELOW[key]:
+            problem = f"must be below {_BELOW[key]:g}"
+        if problem:
+            raise BadInputError(f"recipe {r.name}: {key} {problem}, got {value!r}")
+
+
+def _check_single_pair(r: Recipe) -> None:
+    """Without a secondary instance there is one audio path: no second head, no L_v or L_a to form."""
+    wrong = [f"{key}: {value}" for key, value, ok in (
+        ("data.policy", r.data.policy, r.data.policy == "none"),
+        ("model.separate_audio_heads", r.model.separate_audio_heads, not r.model.separate_audio_heads),
+        ("loss.cross_modal", r.loss.cross_modal, r.loss.cross_modal),
+        ("loss.lambda_v", r.loss.lambda_v, r.loss.lambda_v == 0),
+        ("loss.lambda_a", r.loss.lambda_a, r.loss.lambda_a == 0),
+    ) if not ok]
+    if wrong:
+        raise BadInputError(f"recipe {r.name}: data.secondary: false (one video-audio pair per shot) "
+                            f"cannot have {', '.join(wrong)}")
 
 
 def _plain(value: Any) -> Any:

@@ -2,14 +2,18 @@
 
 A batch is built group by group: a title is drawn uniformly (n ~ U(1, N), not weighted by its number
 of shots), then ``group_size`` distinct shots of it; shots of the same title are the hard negatives.
-App. A puts 1/8 of a batch in one title (``group_size = batch_size // 8``), App. B.3 uses k = 12 of a
-per-GPU batch of 26 (groups 12 + 12 + 2). A title with fewer shots than ``group_size`` gives all it
-has and the rest of the group comes from the next drawn title, so every batch is full.
+App. A puts 1/8 of a batch in one title (``group_size = batch_size // 8``); App. B.3's k = 12 "samples
+drawn from the same movie as the positive clip" make groups of 13 (the positive and its k), two per
+per-GPU batch of 26. A title with fewer shots than ``group_size`` gives all it has and the rest of the
+group comes from the next drawn title, so every batch is full.
 
 Within one optimisation step the global batch (all ranks) never repeats a shot: with negatives
 gathered across GPUs, a repeated shot would be its own negative. Shots do repeat across steps, as in
-the paper's sampling with replacement; an "epoch" is ``len(index) // (batch_size * world_size)``
-steps, i.e. about as many samples as there are shots.
+the paper's sampling with replacement; an "epoch" is ``len(index) // (batch_size * world_size *
+accum)`` steps, i.e. about as many samples as there are shots.
+
+Gradient accumulation (``accum`` K): a rank's batch of a step is ``K * batch_size`` keys, exactly the
+batch a K times larger ``batch_size`` would give, handed out as K micro-batches of ``batch_size``.
 
 The sampler also decides each sample's languages and emits :class:`SampleKey` s, so a sample is a pure
 function of its key: every rank and every loader worker reproduce it exactly from (seed, epoch, step).
@@ -86,7 +90,7 @@ def parse_policy(spec: str | DubPolicy, primary: str | None = None) -> DubPolicy
 
 def choose_languages(policy: DubPolicy, available: Sequence[str], original: str,
                      rng: np.random.Generator, position: int = 0) -> tuple[str, str]:
-    """(lang_p, lang_s) for one sample; ``position`` is the sample's place in the round-robin cycle."""
+    """(lang_p, lang_s) for one sample; ``position`` is its batch's place in the round-robin cycle."""
     primary = policy.primary if policy.primary in available else original
     dubs = [lang for lang in available if lang != primary]
     if policy.kind == "none" or not dubs:
@@ -143,18 +147,23 @@ class TitleBatchSampler(Sampler[list[SampleKey]]):
 
     def __init__(self, index: pd.DataFrame, batch_size: int, group_size: int | None = None, *,
                  policy: str | DubPolicy = "random", primary: str | None = None, rank: int = 0,
-                 world_size: int = 1, seed: int = 0, steps_per_epoch: int | None = None) -> None:
+                 world_size: int = 1, seed: int = 0, steps_per_epoch: int | None = None,
+                 accum: int = 1) -> None:
         if len(index) == 0:
             raise BadInputError("the shot index is empty (nothing left after filtering?)")
-        group_size = max(1, batch_size // 8) if group_size is None else group_size
-        if batch_size < 1 or not 1 <= group_size <= batch_size:
-            raise BadInputError(f"need 1 <= group_size <= batch_size, got {group_size} and {batch_size}")
+        if accum < 1:
+            raise BadInputError(f"gradient accumulation needs accum >= 1, got {accum}")
+        step_batch = batch_size * accum
+        group_size = max(1, step_batch // 8) if group_size is None else group_size
+        if batch_size < 1 or not 1 <= group_size <= step_batch:
+            raise BadInputError(f"need 1 <= group_size <= batch_size, got {group_size} and {step_batch}")
         if world_size < 1 or not 0 <= rank < world_size:
             raise BadInputError(f"rank {rank} is not in [0, world_size={world_size})")
-        self.batch_size, self.group_size = batch_size, group_size
+        self.micro_batch, self.accum = batch_size, accum
+        self.batch_size, self.group_size = step_batch, group_size  # a rank's share of a step
         self.rank, self.world_size, self.seed = rank, world_size, seed
         self.policy = parse_policy(policy, primary)
-        per_step = batch_size * world_size
+        per_step = self.batch_size * world_size
         self.steps_per_epoch = steps_per_epoch or max(1, len(index) // per_step)
         codes, _ = pd.factorize(index["title_id"], sort=True)
         self._titles = [np.flatnonzero(codes == t) for t in range(codes.max() + 1)]
@@ -166,18 +175,21 @@ class TitleBatchSampler(Sampler[list[SampleKey]]):
         self.epoch, self.start_batch = epoch, start_batch
 
     def __len__(self) -> int:
-        return max(0, self.steps_per_epoch - self.start_batch)
+        """Micro-batches left in the epoch (``accum`` per step)."""
+        return max(0, self.steps_per_epoch - self.start_batch) * self.accum
 
     def __iter__(self) -> Iterator[list[SampleKey]]:
         rng = np.random.default_rng([self.seed, self.epoch])
         for step in range(self.steps_per_epoch):
             rows = self._global_step(rng)[self.rank]
             if step >= self.start_batch:
-                yield [self._key(row, step, i) for i, row in enumerate(rows)]
+                keys = [self._key(row, step, i) for i, row in enumerate(rows)]
+                for start in range(0, self.batch_size, self.micro_batch):
+                    yield keys[start:start + self.micro_batch]
 
     def _key(self, row: int, step: int, i: int) -> SampleKey:
         seed = sample_seed(self.seed, self.epoch, step, self.rank, i)
-        position = (step * self.world_size + self.rank) * self.batch_size + i
+        position = self.epoch * self.steps_per_epoch + step  # one secondary language per global batch
         lang_p, lang_s = choose_languages(self.policy, self._languages[row], self._original[row],
                                           np.random.default_rng(seed), position)
         return SampleKey(int(row), lang_p, lang_s, seed)

@@ -250,3 +250,12 @@ def test_packed_stereo_and_surround_tracks_become_two_channels_at_the_target_rat
         assert wave.shape == (2, 96_000) and wave.dtype == np.float32
         assert [freqs[np.abs(np.fft.rfft(ch)).argmax()] for ch in wave] == expected
         assert 0.05 < np.abs(wave).max() <= 1.0
+
+
+def test_without_a_secondary_instance_an_item_is_one_video_audio_pair(index):
+    """App. B.3 SEP: "There is no secondary audio here"; nothing of a second instance is decoded."""
+    pairs = QuadrupletDataset(index, "none", VIDEO, AUDIO, seed=3, secondary=False)
+    full = QuadrupletDataset(index, "none", VIDEO, AUDIO, seed=3)
+    item, reference = pairs[0], full[0]
+    assert {"v_p", "a_p"} <= item.keys() and not {"v_s", "a_s", "lang_s", "t_s"} & item.keys()
+    assert torch.equal(item["v_p"], reference["v_p"]) and torch.equal(item["a_p"], reference["a_p"])

@@ -94,7 +94,7 @@ def _free_port() -> int:
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     out = tmp_path_factory.mktemp("ddp")
     mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
-    return [torch.load(out / f"{r}.pt") for r in range(WORLD)]
+    return [torch.load(out / f"{r}.pt", weights_only=True) for r in range(WORLD)]
 
 
 def test_distributed_loss_equals_single_process(ranks: list[dict]) -> None:

@@ -15,8 +15,10 @@ import torch.multiprocessing as mp
 from lssd.cli import main
 from lssd.errors import BadInputError
 from lssd.train.index import read_index, write_index
-from lssd.train.loop import (Schedule, latest_checkpoint, load_pretrained, resolve_init, save_checkpoint,
-                             train)
+from lssd.train.checkpoint import latest_checkpoint, save_checkpoint
+from lssd.train.build import Schedule
+from lssd.train.checkpoint import load_pretrained, resolve_init
+from lssd.train.loop import train
 from lssd.train.recipes import load_recipe
 
 STEPS = 30
@@ -110,7 +112,7 @@ def test_init_starts_from_another_runs_weights(
 def test_pretrained_backbones_load_from_a_run(reference: tuple[Path, list[float]]) -> None:
     out, _ = reference
     model = load_pretrained(out)
-    saved = torch.load(latest_checkpoint(out), weights_only=False)["model"]
+    saved = torch.load(latest_checkpoint(out), weights_only=True)["model"]
     assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
     video = model.backbones()["video"]
     assert video(torch.randn(2, 3, 4, 32, 32)).shape == (2, video.dim)
@@ -183,9 +185,29 @@ def test_two_process_training_resumes_exactly(eight_shots: Path, tmp_path: Path)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     mp.spawn(_ddp_worker, args=(port, str(eight_shots), str(tmp_path)), nprocs=2, join=True)
-    losses = [torch.load(tmp_path / f"losses_{rank}.pt") for rank in range(2)]
+    losses = [torch.load(tmp_path / f"losses_{rank}.pt", weights_only=True) for rank in range(2)]
     for rank in losses:
         assert len(rank["straight"]) == 3 and rank["resumed"] == rank["straight"]  # stopped at a checkpoint
     assert losses[0]["straight"] != losses[1]["straight"]  # each rank holds its own instances' share
-    state = torch.load(latest_checkpoint(tmp_path / "resumed"), weights_only=False)
+    state = torch.load(latest_checkpoint(tmp_path / "resumed"), weights_only=True)
     assert (state["step"], state["world_size"], len(state["rng"])) == (3, 2, 2)
+
+
+def test_step_matched_recipes_take_the_reference_recipes_steps(toy_dataset, tmp_path: Path) -> None:
+    """§5.2: B.1 and B.2 train about as many steps as B.3, whose data is larger: counted at start."""
+    from lssd.train.build import select_shots
+    from lssd.train.recipes import recipe_dir
+
+    ref = tmp_path / "ref.yaml"
+    ref.write_text(f"inherit: {recipe_dir() / 'tiny.yaml'}\n"
+                   "optim: {steps: null, warmup_steps: 0, epochs: 3, warmup_epochs: 0.5}\n"
+                   "data: {batch_size: 4, group_size: 2}\n")
+    shots = len(select_shots(load_recipe(ref), toy_dataset.index))
+    for ranks, accum in ((1, 1), (2, 1), (1, 2)):
+        recipe = load_recipe("tiny", ["optim.steps=null", f"optim.match_steps={ref}",
+                                      f"train.accum_freq={accum}"])
+        s = Schedule.matched(recipe, 5, toy_dataset.index, ranks)
+        per_epoch = shots // (4 * ranks * accum)
+        assert (s.steps_per_epoch, s.total, s.warmup) == (5, 3 * per_epoch, round(0.5 * per_epoch))
+        assert (s.reference, s.reference_steps_per_epoch) == ("ref", per_epoch)
+    assert load_recipe("b1").optim.match_steps == load_recipe("b2").optim.match_steps == "b3"

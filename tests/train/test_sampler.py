@@ -50,8 +50,28 @@ def test_default_group_is_one_eighth_of_the_batch_and_b3_uses_k12_of_26():
     df = make_index([30] * 40)
     assert TitleBatchSampler(df, batch_size=64).group_size == 8
     assert group_sizes(df, next(iter(TitleBatchSampler(df, batch_size=64)))) == [8] * 8
-    b3 = TitleBatchSampler(df, batch_size=26, group_size=12)
-    assert all(group_sizes(df, batch) == [12, 12, 2] for batch in b3)
+    # App. B.3: k = 12 same-movie samples per positive -> groups of 13, two per batch of 26
+    b3 = TitleBatchSampler(df, batch_size=26, group_size=13)
+    for batch in b3:
+        assert group_sizes(df, batch) == [13, 13]
+        same_movie = Counter(titles_of(df, batch))
+        assert all(same_movie[t] - 1 == 12 for t in titles_of(df, batch))
+
+
+@pytest.mark.parametrize(("world", "accum"), [(1, 2), (1, 4), (2, 2)])
+def test_accumulation_splits_the_batch_of_a_k_times_larger_batch_size(world: int, accum: int):
+    df = make_index([7, 20, 3, 12, 9, 30, 5, 16], languages=[ALL4, ["eng", "spa"]])
+    for rank in range(world):
+        full = TitleBatchSampler(df, 8 * accum, 4, rank=rank, world_size=world, seed=2,
+                                 policy="round_robin:es,fr,ja")
+        micro = TitleBatchSampler(df, 8, 4, rank=rank, world_size=world, seed=2, accum=accum,
+                                  policy="round_robin:es,fr,ja")
+        assert micro.steps_per_epoch == full.steps_per_epoch and len(micro) == accum * len(full)
+        micro.set_epoch(1, 1)
+        full.set_epoch(1, 1)
+        micro_batches = list(micro)
+        assert all(len(b) == 8 for b in micro_batches)
+        assert [k for b in micro_batches for k in b] == [k for b in full for k in b]
 
 
 def test_hard_negative_fraction_matches_group_structure():
@@ -147,11 +167,20 @@ def test_round_robin_cycles_in_order_and_skips_missing_languages():
     assert [s for _, s in draws(policy, ["eng", "spa", "jpn"], "eng", 3)] == ["spa", "jpn", "jpn"]
 
 
-def test_round_robin_order_across_a_batch():
-    df = make_index([12] * 8)
-    batch = next(iter(TitleBatchSampler(df, 12, 3, policy="round_robin:es,fr,ja")))
-    assert [k.lang_s for k in batch] == ["spa", "fra", "jpn"] * 4
-    assert {k.lang_p for k in batch} == {"eng"}
+def test_round_robin_picks_one_language_per_global_batch_on_every_rank():
+    """App. B.3 EFJ: one secondary audio "per batch", circling through the list round-robin."""
+    df = make_index([12] * 16)
+    per_rank = [TitleBatchSampler(df, 6, 3, policy="round_robin:es,fr,ja", rank=r, world_size=2,
+                                  steps_per_epoch=4) for r in range(2)]
+    seen = []
+    for epoch in (0, 1):
+        for sampler in per_rank:
+            sampler.set_epoch(epoch)
+        for batches in zip(*per_rank):
+            languages = {k.lang_s for batch in batches for k in batch}
+            assert len(languages) == 1 and {k.lang_p for b in batches for k in b} == {"eng"}
+            seen.append(languages.pop())
+    assert seen == ["spa", "fra", "jpn", "spa", "fra", "jpn", "spa", "fra"]  # the cycle runs on over epochs
 
 
 def test_none_policy_and_titles_without_dubs_use_the_primary_twice():

@@ -53,14 +53,25 @@ class AudioVisualModel(nn.Module):
         self.audio_head_s = ProjectionHead(audio.dim, embed_dim) if separate_audio_heads else None
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A batch without ``a_s``/``v_s`` (App. B.3 SEP: no secondary instance) gives ``z_ap``/``z_vp`` only."""
         # Both views go through a backbone in one call: one kernel launch per layer, not two.
-        a_p, a_s = self.audio(torch.cat([batch["a_p"], batch["a_s"]])).chunk(2)
-        out = {"z_ap": self.audio_head(a_p), "z_as": (self.audio_head_s or self.audio_head)(a_s)}
+        audio = self.audio(_views(batch, "a_p", "a_s"))
+        a_p, a_s = audio.chunk(2) if "a_s" in batch else (audio, None)
+        out = {"z_ap": self.audio_head(a_p)}
+        if a_s is not None:
+            out["z_as"] = (self.audio_head_s or self.audio_head)(a_s)
         if self.video is not None:
-            z_v = self.video_head(self.video(torch.cat([batch["v_p"], batch["v_s"]])))
-            out["z_vp"], out["z_vs"] = z_v.chunk(2)
+            z_v = self.video_head(self.video(_views(batch, "v_p", "v_s")))
+            if "v_s" in batch:
+                out["z_vp"], out["z_vs"] = z_v.chunk(2)
+            else:
+                out["z_vp"] = z_v
         return out
 
     def backbones(self) -> dict[str, nn.Module]:
         """What is kept after pretraining (the paper discards the projection heads)."""
         return {"video": self.video, "audio": self.audio} if self.video is not None else {"audio": self.audio}
+
+
+def _views(batch: dict[str, torch.Tensor], primary: str, secondary: str) -> torch.Tensor:
+    return torch.cat([batch[primary], batch[secondary]]) if secondary in batch else batch[primary]

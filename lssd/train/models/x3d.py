@@ -10,8 +10,9 @@ from pytorchvideo.models.x3d import create_x3d
 from torch import nn
 
 # X3D-M: 16 frames at 224 px, depth factor 2.2 (≈3.8 M params counted with a Kinetics-400 classifier).
+# App. B.3: "Both models output 1024-dimensional representations per clip" (X3D's usual head is 2048).
 SIZES: dict[str, dict] = {
-    "m": dict(width_factor=2.0, depth_factor=2.2, head_dim_out=2048),
+    "m": dict(width_factor=2.0, depth_factor=2.2, head_dim_out=1024),
     "tiny": dict(width_factor=1.0, depth_factor=0.5, head_dim_out=64),
 }
 

@@ -1,0 +1,136 @@
+"""What a recipe builds: the model, the loss, the recipe's shots, the loader, AdamW and the LR schedule.
+
+Every function here is a pure function of the recipe (and the index and world for the data side), so the
+loop, the benchmarks and :func:`lssd.train.checkpoint.load_pretrained` build exactly the same things.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lssd.errors import BadInputError
+from lssd.train.distributed import World
+from lssd.train.loss import DubContrastiveLoss
+from lssd.train.models import AudioVisualModel, create_av_model
+from lssd.train.recipes import Recipe
+
+
+def build_model(recipe: Recipe) -> AudioVisualModel:
+    """The recipe's model, with MViT input sizes taken from its data config."""
+    d, m = recipe.data, recipe.model
+    return create_av_model(
+        m.video,
+        m.audio,
+        video_size={"frames": d.video.num_frames, "crop": d.video.crop},
+        audio_size={"n_mels": d.audio.n_mels, "frames": d.audio.num_frames(d.window)},
+        embed_dim=m.embed_dim,
+        separate_audio_heads=m.separate_audio_heads,
+    )
+
+
+def build_loss(recipe: Recipe) -> DubContrastiveLoss:
+    c = recipe.loss
+    return DubContrastiveLoss(c.tau, c.lambda_v, c.lambda_a, c.cross_modal, c.reduction)
+
+
+def select_shots(recipe: Recipe, index: Path):
+    """The recipe's subset of the shot index (Table 1's original-language and dub filters)."""
+    from lssd.train.index import read_index
+    from lssd.train.sampler import filter_index
+
+    d = recipe.data
+    df = filter_index(
+        read_index(index),
+        original_languages=set(d.original_languages) if d.original_languages else None,
+        exclude=set(d.exclude_languages) if d.exclude_languages else None,
+        dubbed_only=d.dubbed_only,
+        has_languages=set(d.has_languages) if d.has_languages else None,
+    )
+    if len(df) == 0:
+        raise BadInputError(f"no shot of {index} passes recipe {recipe.name}'s data filters")
+    return df
+
+
+def build_loader(recipe: Recipe, shots, world: World):
+    from lssd.train.data import build_loader as data_loader
+
+    d = recipe.data
+    return data_loader(
+        shots,
+        batch_size=d.batch_size,
+        group_size=d.group_size,
+        policy=d.policy,
+        primary=d.primary,
+        rank=world.rank,
+        world_size=world.size,
+        num_workers=d.num_workers,
+        seed=recipe.train.seed,
+        video_cfg=d.video if recipe.model.video is not None else None,
+        audio_cfg=d.audio,
+        window=d.window,
+        pin_memory=world.device.type == "cuda",
+        accum=recipe.train.accum_freq,
+        secondary=d.secondary,
+    )
+
+
+def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.AdamW:
+    """AdamW; biases, norms and positional/class embeddings are not weight-decayed (as MViT trains)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 or "pos_encoding" in name else decay).append(p)
+    o = recipe.optim
+    groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=o.lr, betas=o.betas)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Optimiser steps: per epoch of this run's data, in all, and of linear warm-up. A step-matched
+    recipe (``optim.match_steps``) records the recipe it matches and that recipe's steps per epoch."""
+
+    steps_per_epoch: int
+    total: int
+    warmup: int
+    reference: str | None = None
+    reference_steps_per_epoch: int | None = None
+
+    @classmethod
+    def of(cls, recipe: Recipe, steps_per_epoch: int) -> Schedule:
+        o = recipe.optim
+        if o.match_steps is not None:
+            raise ValueError("a step-matched recipe needs the index: use Schedule.matched")
+        if o.steps is not None:
+            return cls(steps_per_epoch, o.steps, o.warmup_steps)
+        total = max(1, round(o.epochs * steps_per_epoch))
+        return cls(steps_per_epoch, total, round(o.warmup_epochs * steps_per_epoch))
+
+    @classmethod
+    def matched(cls, recipe: Recipe, steps_per_epoch: int, index: Path, ranks: int) -> Schedule:
+        """As many steps (and warm-up steps) as ``recipe.optim.match_steps`` makes on its own shots of
+        ``index`` with the same ranks and accumulation (§5.2: B.1, B.2 "approximately the same number
+        of gradient optimization steps" as B.3)."""
+        if recipe.optim.match_steps is None:
+            return cls.of(recipe, steps_per_epoch)
+        from lssd.train.recipes import load_recipe
+
+        ref = load_recipe(recipe.optim.match_steps)
+        if ref.optim.match_steps is not None:
+            raise BadInputError(f"recipe {recipe.name} matches the steps of {ref.name}, which itself "
+                                f"matches {ref.optim.match_steps}; match a recipe with epochs or steps")
+        per_step = ref.data.batch_size * ranks * recipe.train.accum_freq
+        ref_per_epoch = max(1, len(select_shots(ref, index)) // per_step)
+        ref_schedule = cls.of(ref, ref_per_epoch)
+        return cls(steps_per_epoch, ref_schedule.total, ref_schedule.warmup, ref.name, ref_per_epoch)
+
+    def lr_factor(self, step: int) -> float:
+        """Linear warm-up to the peak, then half a cosine period down to 0 at the last step."""
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        progress = (step - self.warmup) / max(1, self.total - self.warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
