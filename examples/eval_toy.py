@@ -23,7 +23,8 @@ from lssd.eval.backbones import Backbones, load_backbones, untrained_backbones
 from lssd.eval.embed import EmbeddingStore, embed_media
 from lssd.eval.probes import Split, linear_probe
 from lssd.train.index import find_media
-from lssd.train.loop import latest_checkpoint, train
+from lssd.train.checkpoint import latest_checkpoint
+from lssd.train.loop import train
 from lssd.train.recipes import load_recipe
 
 

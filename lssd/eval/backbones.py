@@ -61,7 +61,7 @@ def _from_model(name: str, model: nn.Module, recipe: Recipe, source: str) -> Bac
 
 def load_backbones(run: Path, device: str | torch.device | None = None, name: str | None = None) -> Backbones:
     """The backbones of a run directory (its latest checkpoint) or of one checkpoint file."""
-    from lssd.train.loop import latest_checkpoint, load_pretrained
+    from lssd.train.checkpoint import latest_checkpoint, load_pretrained
 
     run = Path(run)
     checkpoint = run if run.is_file() else latest_checkpoint(run) if run.is_dir() else None
@@ -75,7 +75,7 @@ def load_backbones(run: Path, device: str | torch.device | None = None, name: st
 def untrained_backbones(recipe: Recipe, seed: int = 0, device: str | torch.device | None = None,
                         name: str = "untrained") -> Backbones:
     """The recipe's backbones at their random initialisation: the floor a pretraining must beat."""
-    from lssd.train.loop import build_model
+    from lssd.train.build import build_model
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

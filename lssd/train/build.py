@@ -41,11 +41,12 @@ def build_loss(recipe: Recipe) -> DubContrastiveLoss:
 def select_shots(recipe: Recipe, index: Path):
     """The recipe's subset of the shot index (Table 1's original-language and dub filters)."""
     from lssd.train.index import read_index
-    from lssd.train.sampler import filter_index
+    from lssd.train.sampler import drop_pseudo, filter_index
 
     d = recipe.data
+    shots = read_index(index)
     df = filter_index(
-        read_index(index),
+        shots if d.allow_pseudo else drop_pseudo(shots),
         original_languages=set(d.original_languages) if d.original_languages else None,
         exclude=set(d.exclude_languages) if d.exclude_languages else None,
         dubbed_only=d.dubbed_only,

@@ -37,6 +37,7 @@ from lssd.train.checkpoint import (load_model_state, load_resumable, resolve_ini
 from lssd.train.distributed import World, all_reduce_sum, cleanup, gather_with_grad, init_distributed
 from lssd.train.loss import DubContrastiveLoss, LossTerms
 from lssd.train.recipes import Recipe, dump, to_dict
+from lssd.train.sampler import track_kind_counts
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +169,11 @@ def describe(run: Run, shots: Any, index: Path) -> None:
     models = f"{r.model.video} + {r.model.audio}" if r.model.video else f"{r.model.audio} (audio only)"
     log.info("recipe %s: %s; %s, %d-d heads", r.name, r.description or "no description", models,
              r.model.embed_dim)
-    tracks = [len(langs) for langs in shots["audio_languages"]]
-    synthetic = sum(sum(flags) for flags in shots["is_synthetic"]) if "is_synthetic" in shots else 0
-    log.info("data: %d shots of %d titles from %s, with %d original and %d dubbed audio tracks "
-             "(%d synthetic) over them; secondary audio: %s", len(shots), shots["title_id"].nunique(), index,
-             len(tracks), sum(tracks) - len(tracks), synthetic,
+    kinds = track_kind_counts(shots)
+    log.info("data: %d shots of %d titles from %s; audio tracks used: %s%s; secondary audio: %s", len(shots),
+             shots["title_id"].nunique(), index,
+             ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none",
+             "" if r.data.allow_pseudo else " (pseudo-text tracks left out: data.allow_pseudo is false)",
              f"policy {r.data.policy}" if r.data.secondary else "none (one video-audio pair per shot)")
     log.info("contrastive batch: %d per GPU x %d rank%s x %d accumulated = %d, in groups of %d shots "
              "per title", r.data.batch_size, w.size, "s" if w.size > 1 else "", r.train.accum_freq,

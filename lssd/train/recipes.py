@@ -47,6 +47,7 @@ class DataConfig:
     has_languages: list[str] | None = None  # titles that have all of these tracks
     policy: str = "random"  # a_s language: random | none | fixed:<lang> | round_robin:<l>,<l>
     secondary: bool = True  # False: one (v, a) pair per shot, no secondary instance (App. B.3 SEP)
+    allow_pseudo: bool = False  # let dub policies pick pseudo-text tracks (lssd labels them: not translations)
     primary: str | None = None  # a_p language; None: each title's original
     window: float = 3.0  # seconds per instance
     batch_size: int = 64  # per GPU

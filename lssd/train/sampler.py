@@ -108,6 +108,32 @@ def choose_languages(policy: DubPolicy, available: Sequence[str], original: str,
 
 # ------------------------------------------------------------------------------------------ filters
 
+TRACK_COLUMNS = ("audio_languages", "audio_stream_index", "is_synthetic", "track_kinds")  # parallel lists
+
+
+def drop_pseudo(df: pd.DataFrame) -> pd.DataFrame:
+    """The index without its pseudo-text tracks (speech that is not a translation, see lssd.sidecar):
+    no dub policy, filter or decoder can pick one. Recipes opt in with ``data.allow_pseudo``."""
+    from lssd.sidecar import LABEL_PSEUDO
+
+    out = df.copy()
+    keep = [[kind != LABEL_PSEUDO for kind in kinds] for kinds in df["track_kinds"]]
+    for col in TRACK_COLUMNS:
+        out[col] = [[v for v, k in zip(values, mask) if k] for values, mask in zip(df[col], keep)]
+    out.attrs = dict(df.attrs)
+    return out
+
+
+def track_kind_counts(df: pd.DataFrame) -> dict[str, int]:
+    """How many tracks of each label (original, dub, synthetic, pseudo) the shots' titles carry."""
+    titles = df.drop_duplicates("title_id")
+    counts: dict[str, int] = {}
+    for kinds in titles["track_kinds"]:
+        for kind in kinds:
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
 def filter_index(df: pd.DataFrame, original_languages: set[str] | None = None,
                  exclude: set[str] | None = None, dubbed_only: bool = False,
                  has_languages: set[str] | None = None) -> pd.DataFrame:

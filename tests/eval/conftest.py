@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from lssd import sidecar
-from lssd.train.loop import build_model, save_checkpoint
+from lssd.train.build import build_model
+from lssd.train.checkpoint import save_checkpoint
 from lssd.train.recipes import dump, load_recipe, to_dict
 
 CLIP_SIZE = "64x48"
