@@ -7,7 +7,7 @@ in the recipe's windows with the trained backbones and with the same backbones a
 initialisation, and trains the linear probe of App. B.3.1 to tell which title a window comes from
 (each title has its own hue, scenes and background tones). Windows are split by position (3 of every
 5 train, 1 val, 1 test); the test accuracy at the val-best epoch is printed for both models. The same
-from the command line: ``lssd eval embed OUT_DIR/run OUT_DIR/media --out OUT_DIR/embeddings/trained``.
+from the command line: ``lssd eval embed OUT_DIR/run OUT_DIR/media -o OUT_DIR/embeddings/trained``.
 """
 
 from __future__ import annotations

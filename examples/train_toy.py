@@ -7,8 +7,8 @@ indexes their shots into OUT_DIR/shots.parquet, then runs the ``tiny`` recipe in
 (checkpoints, TensorBoard scalars: ``tensorboard --logdir OUT_DIR/run/tb``). Run it again with
 ``--resume`` to continue from the last checkpoint. The same thing from the command line:
 
-    lssd index OUT_DIR/media --out OUT_DIR/shots.parquet
-    lssd train --recipe tiny --index OUT_DIR/shots.parquet --out OUT_DIR/run
+    lssd index OUT_DIR/media -o OUT_DIR/shots.parquet
+    lssd train --recipe tiny --index OUT_DIR/shots.parquet -o OUT_DIR/run
 """
 
 from __future__ import annotations

@@ -67,8 +67,20 @@ def _quiet_third_party_warnings() -> None:
     warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated", category=UserWarning)
 
 
+HIDDEN_ALIASES = {"--out": "--output"}  # old spellings that keep working without cluttering --help
+
+
+def _unalias(argv: list[str]) -> list[str]:
+    out = []
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        out.append(HIDDEN_ALIASES[name] + eq + value if name in HIDDEN_ALIASES else arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: user errors become one line on stderr and a non-zero exit code."""
+    argv = _unalias(sys.argv[1:] if argv is None else [str(a) for a in argv])
     _quiet_third_party_warnings()
     try:
         # without standalone mode click returns the code of a ``typer.Exit`` instead of raising it

@@ -43,7 +43,7 @@ def _media_files(paths: list[Path]) -> dict[str, Path]:
 def embed(
     run: Path = typer.Argument(..., help="Run directory (latest checkpoint) or checkpoint file."),
     media: list[Path] = typer.Argument(..., help="Media files or folders; the id is the name up to its first dot."),
-    out: Path = typer.Option(..., "--out", "-o", help="Embedding store (resumed if it exists)."),
+    out: Path = typer.Option(..., "--output", "-o", help="Embedding store (resumed if it exists)."),
     language: str | None = typer.Option(None, "--language", help=LANGUAGE_HELP),
     batch_size: int = typer.Option(16, help="Windows per forward pass."),
     workers: int = typer.Option(0, help="Decoding worker processes."),
@@ -66,7 +66,7 @@ def embed(
 def lvu(
     runs: list[Path] = typer.Argument(..., help="Run directories or checkpoints, one column each."),
     lvu_dir: Path = typer.Option(..., "--lvu", help="LVU root (lvu_1.0/<task>/*.csv, videos/<id>.*) or LVU-M."),
-    out: Path = typer.Option(Path("lvu_eval"), "--out", "-o", help="Embeddings and lvu_results.json."),
+    out: Path = typer.Option(Path("lvu_eval"), "--output", "-o", help="Embeddings and lvu_results.json."),
     videos: Path | None = typer.Option(None, help="Video folder (default: LVU_DIR/videos)."),
     tasks: str | None = typer.Option(None, help="Comma-separated tasks (default: all nine)."),
     language: str | None = typer.Option(None, "--language", help=LANGUAGE_HELP),

@@ -18,7 +18,7 @@ SET_HELP = "Override a recipe key, e.g. --set optim.lr=1e-3 --set data.batch_siz
 def train(
     recipe: str = typer.Option(..., "--recipe", "-r", help="Recipe name (lssd recipes list) or YAML path."),
     index: Path = typer.Option(..., "--index", "-i", help="Shot index parquet (lssd index)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory (checkpoints, TensorBoard, recipe)."),
+    out: Path = typer.Option(..., "--output", "-o", help="Run directory (checkpoints, TensorBoard, recipe)."),
     overrides: list[str] = typer.Option([], "--set", help=SET_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run's latest checkpoint."),
     init: Path | None = typer.Option(
@@ -49,7 +49,7 @@ def train(
 
 def index(
     root: Path = typer.Argument(..., help="Dataset root: multi-track containers (mkv/mp4/...) below it."),
-    out: Path = typer.Option(..., "--out", "-o", help="Where to write the parquet index."),
+    out: Path = typer.Option(..., "--output", "-o", help="Where to write the parquet index."),
     min_shot: float = typer.Option(3.0, help="Shortest shot kept, seconds (App. A: 3)."),
     max_shot: float = typer.Option(12.0, help="Longest shot kept, seconds (App. A: 12)."),
     split_long: bool = typer.Option(False, help="Split shots over --max-shot instead of dropping them."),
