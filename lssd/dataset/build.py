@@ -55,6 +55,7 @@ class BuildOptions:
     engine: str = "local"
     ray_address: str | None = None
     keep_work: bool = False
+    qc: bool = True
     dry_run: bool = False
     mode: str = MODE_DUB  # MODE_DUB | MODE_SEPARATE (--separate-only)
 
@@ -149,7 +150,8 @@ def _note(manifest: Manifest, old: dict[str, Any] | None, row: dict[str, Any]) -
 
 def _run(opts: BuildOptions, cfg, out_dir: Path, todo: list[Job], members: dict, manifest: Manifest,
          counts: Counter, workers: int, console: Console) -> None:
-    specs = [WorkerSpec(str(out_dir), opts.langs, opts.cfg_kwargs, opts.mode, opts.keep_work, _env(cfg.device, i))
+    specs = [WorkerSpec(str(out_dir), opts.langs, opts.cfg_kwargs, opts.mode, opts.keep_work, _env(cfg.device, i),
+                         opts.qc)
              for i in range(workers)]
     if opts.engine == "ray":
         from lssd.dataset.ray_pool import RayPool

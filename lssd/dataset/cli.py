@@ -56,6 +56,8 @@ def build_dataset(
     engine: Engine = typer.Option(Engine.local, help="local processes, or ray (a Ray cluster)."),
     ray_address: str | None = typer.Option(None, help="Ray cluster to join [default: RAY_ADDRESS, else a local one]."),
     keep_work: bool = typer.Option(False, help="Keep each clip's work directory (intermediate WAVs)."),
+    qc: bool = typer.Option(True, help="Record each dub's cheap QC summary in its manifest row (≈9 s CPU per "
+                                       "minute of audio per track; `lssd qc --manifest` reads it)."),
     dry_run: bool = typer.Option(False, help="Count ids found/missing, hours and time; write nothing."),
     separate_only: bool = typer.Option(False, help="Only separate: OUT/videos/<id>.mkv with speech removed (SEP)."),
     cfg_kwargs: dict | None = None,
@@ -73,7 +75,7 @@ def build_dataset(
     opts = BuildOptions(root=root, out_dir=output, langs=codes, cfg_kwargs=cfg_kwargs or {},
                         command=command_line(ctx), videos=videos, tasks=tasks, ids_file=ids, limit=limit,
                         shard=parse_shard(shard), workers=workers, engine=engine.value, ray_address=ray_address,
-                        keep_work=keep_work, dry_run=dry_run, mode=MODE_SEPARATE if separate_only else MODE_DUB)
+                        keep_work=keep_work, qc=qc, dry_run=dry_run, mode=MODE_SEPARATE if separate_only else MODE_DUB)
     outcome = build(opts, console)
     raise typer.Exit(outcome.exit_code)
 

@@ -44,6 +44,7 @@ class WorkerSpec:
     mode: str = "dub"
     keep_work: bool = False
     env: dict[str, str] = field(default_factory=dict)  # e.g. CUDA_VISIBLE_DEVICES, set before torch loads
+    qc: bool = True  # record the cheap QC summary (lssd.qc.qc_summary) of each dubbed clip in its row
 
 
 @dataclass
@@ -122,7 +123,10 @@ class ClipWorker:
             return self._separate(job, output, workdir)
         # the builder owns OUT/videos: an output there that _reuse did not accept is replaced
         result = self.pipeline.run(Path(job.input), output=output, workdir=workdir, overwrite=True)
-        return self._row_from_sidecar(job, output, sidecar.read_file(result.sidecar), reused=False)
+        row = self._row_from_sidecar(job, output, sidecar.read_file(result.sidecar), reused=False)
+        if self.spec.qc and row["status"] == "done":
+            row["qc"] = _qc(output)
+        return row
 
     def _reuse(self, job: Job, output: Path) -> dict[str, Any] | None:
         """The row of an output already complete for this very input, or None."""
@@ -209,6 +213,18 @@ class ClipWorker:
                 "stage_seconds": {stages.SEPARATE: float(record["seconds"])} if "seconds" in record else {},
                 "output": output.relative_to(self.out_dir).as_posix(),
                 "models": {str(k): str(v) for k, v in (prov.get("files") or {}).items()}, "reused": reused}
+
+
+def _qc(output: Path) -> str:
+    """The clip's cheap QC summary as manifest JSON; a QC problem is recorded, never fails the clip."""
+    import json
+
+    from lssd.qc.report import qc_summary
+
+    try:
+        return json.dumps(qc_summary(output))
+    except LssdError as err:
+        return json.dumps({"status": "error", "reason": str(err)})
 
 
 def separated_by(backend: str, model: str) -> str:

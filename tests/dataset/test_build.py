@@ -54,7 +54,9 @@ def test_mini_lvu_builds_into_lvu_m(built):
         assert row["backends"]["separate"] == "dsp" and row["backends"]["translate:spa"] == "pseudo"
         assert set(row["stage_seconds"]) >= {"separate", "transcribe", "remux"}
         assert row["duration"] == pytest.approx(built.lvu.speech[vid][0], abs=0.1)
-        assert row["qc"] is None  # the place lssd qc fills in
+        qc = json.loads(row["qc"])  # the cheap QC summary, recorded as each clip finishes
+        assert qc["cost"] == "cheap" and [t["language"] for t in qc["tracks"]] == ["spa", "fra"]
+        assert all("timing" in t["values"] for t in qc["tracks"])
     assert got["Aa0_speech1"]["tasks"] == ["genre", "scene"] and got["Aa0_speech1"]["splits"] == ["train", "val"]
     assert got[built.lvu.missing]["status"] == "missing" and got[built.lvu.missing]["output"] == ""
     failed = got[built.lvu.corrupt]
