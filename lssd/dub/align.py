@@ -166,7 +166,7 @@ def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
     out_dir = ctx.workdir.reset(NAME, lang.iso3)
     all_segments = ctx.transcript.segments
     placements: list[Placement] = []
-    for seg in ctx.dubbed_segments():
+    for seg in ctx.each(ctx.dubbed_segments()):
         audio = ctx.segment_audio(stages.SYNTHESIZE, lang, seg.id)
         if audio is None or audio.size == 0:
             continue

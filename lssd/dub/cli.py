@@ -14,7 +14,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
 
 from lssd import stages
@@ -56,7 +57,8 @@ class RichReporter:
     """Rich progress for every stage, then a table of the backends each stage used."""
 
     def __init__(self) -> None:
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
+                                 TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                                  console=console, transient=False)
         self.tasks: dict[str, int] = {}
         self.rows: list[tuple[str, str, str, str]] = []
@@ -74,13 +76,16 @@ class RichReporter:
             self.progress.console.print(f"[yellow]waiting:[/] {label} is in use by another lssd run{holder}")
             return
         if event == "start":
-            self.tasks[label] = self.progress.add_task(f"{label} [dim]({info.get('backend') or 'built-in'})[/]", total=1)
+            self.tasks[label] = self.progress.add_task(f"{label} [dim]({info.get('backend') or 'built-in'})[/]", total=None)
+            return
+        if event == "progress":  # per-segment work: a percentage and an ETA
+            self.progress.update(self.tasks[label], completed=info["done"], total=info["total"])
             return
         task = self.tasks.get(label)
         if task is None:
             task = self.progress.add_task(label, total=1)
         status = "cached" if event == "skip" else f"{info.get('seconds', 0):.1f} s"
-        self.progress.update(task, completed=1, description=f"{label} [green]{status}[/]")
+        self.progress.update(task, total=1, completed=1, description=f"{label} [green]{status}[/]")
         self.rows.append((label, str(info.get("backend", "")), str(info.get("label", "")), status))
 
     def table(self) -> Table:

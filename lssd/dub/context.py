@@ -8,6 +8,7 @@ reads it both go through :meth:`ClipContext.path` with the names below.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -49,10 +50,18 @@ class ClipContext:
     source_subtitles: Path | None = None  # given (--source-subtitles) or extracted from the input
     notices: list[str] = field(default_factory=list)
     sr: int = SAMPLE_RATE
+    progress: Callable[[int, int], None] | None = None  # set by the pipeline for the running stage
 
     def __post_init__(self) -> None:
         if self.source_subtitles is None:
             self.source_subtitles = self.cfg.source_subtitles
+
+    def each(self, items: list) -> Iterator:
+        """Iterate a stage's work items, reporting (done, total) to :attr:`progress` (percentage and ETA)."""
+        for i, item in enumerate(items):
+            yield item
+            if self.progress is not None:
+                self.progress(i + 1, len(items))
 
     def warn(self, message: str) -> None:
         if message not in self.notices:

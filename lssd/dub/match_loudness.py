@@ -43,7 +43,7 @@ def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
     whole = _all_speech(ctx)
     whole_lufs = integrated_loudness(whole, ctx.sr)
     records = {}
-    for p in ctx.alignment(lang)["placements"]:
+    for p in ctx.each(ctx.alignment(lang)["placements"]):
         speech = ctx.segment_audio(stages.VOICE_CONVERT, lang, p["id"])
         local = ctx.original_speech(p["span_start"], p["span_end"])
         local_lufs = integrated_loudness(local, ctx.sr)

@@ -225,7 +225,11 @@ class Pipeline:
             return run.records[stage_id]["output_id"]
         self.report("start", label, {"backend": backend_id})
         t0 = time.perf_counter()
-        record = module.run(ctx, lang, selection)
+        ctx.progress = lambda done, total: self.report("progress", label, {"done": done, "total": total})
+        try:
+            record = module.run(ctx, lang, selection)
+        finally:
+            ctx.progress = None
         # downstream keys chain on this run's output id, so recomputing a stage (--force) also
         # invalidates everything after it even when its settings did not change
         output_id = uuid.uuid4().hex[:16]

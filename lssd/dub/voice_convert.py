@@ -25,7 +25,7 @@ def run(ctx: ClipContext, lang: Language, selection: registry.Selection) -> dict
     engine = registry.engine(selection.backend, ctx.backend_cfg())
     out_dir = ctx.workdir.reset(NAME, lang.iso3)
     details = {}
-    for p in ctx.alignment(lang)["placements"]:
+    for p in ctx.each(ctx.alignment(lang)["placements"]):
         speech = ctx.segment_audio(stages.ALIGN, lang, p["id"])
         reference = _reference(ctx, p, engine.min_reference_s)
         converted = np.asarray(engine.convert(speech, reference, ctx.sr), dtype=np.float32)
