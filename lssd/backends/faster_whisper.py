@@ -57,6 +57,10 @@ class FasterWhisperRecognizer:
     def transcribe(self, vocals: np.ndarray, sr: int, language: str | None) -> Transcript:
         audio = to_mono16k(vocals, sr)
         self.last_detection = None
+        spans = speech_spans(audio)
+        if not spans:  # nothing to detect or transcribe: no speech, in no language
+            known = find(language)
+            return Transcript(language=known.iso3 if known else "und", segments=[], backend="faster-whisper")
         if language in (None, "und"):
             from lssd.langid import detect
 
@@ -73,7 +77,6 @@ class FasterWhisperRecognizer:
             model, code, self.last_model = self._multilingual(), whisper_code(language), MULTILINGUAL
         raw, _ = model.transcribe(audio, language=code, word_timestamps=True, vad_filter=True,
                                   condition_on_previous_text=False)
-        spans = speech_spans(audio)
         words: list[Word] = []
         sentence_ends: set[int] = set()  # indices of words that end a Whisper segment
         for seg in raw:

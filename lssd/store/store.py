@@ -126,7 +126,7 @@ class Store:
         entry = self.entry(name)
         for req in entry.requires:
             self.require(req, stage=stage or entry.stage, fallback=fallback)
-        if not self.is_present(entry.name) and self._joinable(entry):
+        if not self.is_present(entry.name) and self.joinable(entry):
             from .joined import materialise  # a model split across pip wheels: joined once, verified
 
             try:
@@ -138,7 +138,8 @@ class Store:
         return self.path(entry.name)
 
     @staticmethod
-    def _joinable(entry: ModelEntry) -> bool:
+    def joinable(entry: ModelEntry) -> bool:
+        """A model whose files ship split across installed pip wheels (joined into the store on first use)."""
         from .joined import PART_SEPARATOR, part_files
 
         return any(f.package and PART_SEPARATOR in f.package for f in entry.files) and all(

@@ -38,7 +38,8 @@ def test_strict_refuses_labelled_fallbacks(short_clip, tmp_path, capsys):
     code, log = run_cli(["dub", short_clip.path, "--langs", "ja", "--strict", "-o", tmp_path,
                          "--workdir", tmp_path / "w", "--background", short_clip.background], capsys)
     assert code != 0 and "Traceback" not in log
-    assert "--strict refuses the labelled fallback 'pseudo'" in log
+    assert "--strict refuses Japanese: only a labelled fallback could serve it" in log  # before any stage
+    assert not (tmp_path / "w").exists()
     code, log = run_cli(["dub", short_clip.path, "--langs", "es", "--strict", "-o", tmp_path,
                          "--workdir", tmp_path / "w2"], capsys)
     assert code != 0 and "--strict refuses the labelled fallback 'dsp'" in log
@@ -73,9 +74,9 @@ def test_source_subtitles_replace_speech_recognition(short_clip, tmp_path, capsy
 
 
 def test_speech_no_offline_asr_understands_gets_pseudo_text(short_clip, tmp_path, capsys):
-    """Spanish speech (said to be) with no Spanish ASR here: VAD spans, pseudo-text, labelled."""
+    """Spanish speech (said to be) located without text (the VAD recognizer): pseudo-text, labelled."""
     output = tmp_path / "boats.dub.mkv"
-    code, log = run_cli(["dub", short_clip.path, "--langs", "fr", "--source-lang", "es", "-o", output,
+    code, log = run_cli(["dub", short_clip.path, "--langs", "fr", "--source-lang", "es", "--asr", "vad", "-o", output,
                          "--workdir", tmp_path / "w", "--background", short_clip.background], capsys)
     assert code == 0, log
     meta = sidecar(output)
