@@ -66,12 +66,13 @@ def test_espeak_english_sentences(whisper, english_speech):
         assert segs and abs(segs[0].start - start) <= TOLERANCE and abs(segs[-1].end - end) <= TOLERANCE
 
 
-def test_model_routing_never_assumes_english(whisper):
+def test_model_routing_never_assumes_english(whisper, english_speech):
     assert _model(DubConfig(langs=[], source_language="en")) == MODEL  # stated English: the specialist
     assert _model(DubConfig(langs=[], source_language="spa")) == MULTILINGUAL
     assert _model(DubConfig(langs=[])) == MULTILINGUAL  # unknown: detect first
     with pytest.raises(BadInputError, match="multilingual Whisper base is not available"):
-        whisper.transcribe(np.zeros(16_000, np.float32), 16_000, "fr")  # an engine built without base
+        whisper.transcribe(english_speech.audio, english_speech.sr, "fr")  # an engine built without base
+    assert whisper.transcribe(np.zeros(16_000, np.float32), 16_000, "fr").segments == []  # silence: no speech
 
 
 @pytest.fixture(scope="module")
