@@ -7,7 +7,8 @@ For each length a tiny-picture input (64x36 @ 5 fps) is generated: a quiet noise
 ffmpeg and one espeak sentence every ``--every`` seconds, with an SRT of the sentences. Each variant dubs it
 in a child process (``background``: the bed given with --background, so no separation; ``dsp``: the
 weights-free separator). Printed per run: the peak RSS of the largest process (ru_maxrss), the peak RSS
-of the whole process tree (polled every 0.1 s), the work-dir bytes and the wall time. A tree that grows
+of the whole process tree and its anonymous part (polled every 0.1 s; the rest is file pages such as
+memory-mapped work WAVs, which the kernel reclaims under pressure), the work-dir bytes and the wall time. A tree that grows
 past ``--limit-gb`` is killed and reported as such (the machine is shared).
 """
 
@@ -73,10 +74,11 @@ def make_input(folder: Path, seconds: float, every: float) -> tuple[Path, Path, 
     return video, bed, srt
 
 
-def tree_rss(root: int) -> int:
-    """Summed RSS (bytes) of ``root`` and all its descendants, from /proc."""
+def tree_rss(root: int) -> tuple[int, int]:
+    """Summed RSS and anonymous RSS (bytes) of ``root`` and all its descendants, from /proc. The rest of
+    RSS is file pages mapped in (e.g. memory-mapped work WAVs): clean page cache the kernel can take back."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+    rss: dict[int, tuple[int, int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -87,14 +89,16 @@ def tree_rss(root: int) -> int:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         children.setdefault(ppid, []).append(int(entry))
-        kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-        rss[int(entry)] = kb * 1024
-    total, todo = 0, [root]
+        fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in status.splitlines()
+                  if line.startswith(("VmRSS:", "RssAnon:"))}
+        rss[int(entry)] = (fields.get("VmRSS", 0), fields.get("RssAnon", 0))
+    total, anon, todo = 0, 0, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        total += rss.get(pid, (0, 0))[0]
+        anon += rss.get(pid, (0, 0))[1]
         todo.extend(children.get(pid, []))
-    return total
+    return total, anon
 
 
 def dir_bytes(path: Path) -> int:
@@ -106,14 +110,15 @@ def dub(video: Path, out: Path, work: Path, extra: list[str], langs: str, limit:
            "--langs", langs, "-o", str(out), "--workdir", str(work), *extra]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    peak, killed, chunks = 0, False, []
+    peak, anon_peak, killed, chunks = 0, 0, False, []
     os.set_blocking(proc.stdout.fileno(), False)
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         chunks.append(proc.stdout.read() or b"")
         if pid:
             break
-        peak = max(peak, tree_rss(proc.pid))
+        total, anon = tree_rss(proc.pid)
+        peak, anon_peak = max(peak, total), max(anon_peak, anon)
         if peak > limit and not killed:
             os.killpg(proc.pid, signal.SIGKILL)
             killed = True
@@ -122,7 +127,7 @@ def dub(video: Path, out: Path, work: Path, extra: list[str], langs: str, limit:
     chunks.append(proc.stdout.read() or b"")
     log = b"".join(chunks).decode(errors="replace")
     maxrss = usage.ru_maxrss * 1024  # the child and the processes it waited for, largest one
-    return {"rc": proc.returncode, "killed": killed, "tree_peak": peak, "wall": time.perf_counter() - t0,
+    return {"rc": proc.returncode, "killed": killed, "tree_peak": peak, "anon_peak": anon_peak, "wall": time.perf_counter() - t0,
             "maxrss": maxrss, "work_bytes": dir_bytes(work) if work.exists() else 0,
             "files": sorted((dir_bytes(p) if p.is_dir() else p.stat().st_size, str(p.relative_to(work)))
                             for p in work.rglob("*.wav")) if work.exists() else [],
@@ -158,7 +163,8 @@ def main() -> None:
                 r = dub(video, folder / f"out-{variant}.mkv", work, extra, args.langs, int(args.limit_gb * GIB))
                 status = "killed at limit" if r["killed"] else ("ok" if r["rc"] == 0 else f"exit {r['rc']}")
                 maxrss = f"{r['maxrss'] / GIB:.2f}" if r["maxrss"] else "n/a"
-                print(f"  {variant:10s} {status:16s} peak RSS {maxrss} GiB (tree {r['tree_peak'] / GIB:.2f} GiB)  "
+                print(f"  {variant:10s} {status:16s} peak RSS {maxrss} GiB (tree {r['tree_peak'] / GIB:.2f} GiB, "
+                      f"anonymous {r['anon_peak'] / GIB:.2f} GiB)  "
                       f"work dir {r['work_bytes'] / 1e6:.0f} MB  {r['wall']:.0f} s", flush=True)
                 for size, name in r["files"][::-1][:6]:
                     print(f"      {size / 1e6:8.1f} MB  {name}")

@@ -89,3 +89,15 @@ def test_a_dub_track_built_in_blocks_is_the_whole_track(dubbed_sample, monkeypat
     remux.write_dub_track(ctx, lang, tmp_path / "spa.wav")
     assert np.array_equal(read_audio(tmp_path / "spa.wav"), expected)
     assert read_audio(ctx.path(stages.INPUT, MIX)).shape == expected.shape
+
+
+def test_mono_16k_in_blocks_is_the_one_shot_resample(tmp_path, monkeypatch):
+    from lssd.backends import vad
+    from lssd.media import resample
+
+    audio = np.random.default_rng(2).standard_normal((2, 7 * SAMPLE_RATE + 123)).astype(np.float32) * 0.1
+    write_audio(tmp_path / "a.wav", audio)
+    monkeypatch.setattr(vad, "BLOCK", SAMPLE_RATE + 7)  # several blocks, edges off the resampling ratio
+    expected = resample(audio.mean(axis=0), SAMPLE_RATE, vad.VAD_SR)
+    assert np.array_equal(vad.to_mono16k(open_wav(tmp_path / "a.wav"), SAMPLE_RATE), expected)
+    assert np.array_equal(vad.to_mono16k(audio[0], SAMPLE_RATE), resample(audio[0], SAMPLE_RATE, vad.VAD_SR))
