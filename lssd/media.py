@@ -267,9 +267,11 @@ def atomic_output(path: Path) -> Iterator[Path]:
 def write_audio(path: Path, audio: np.ndarray, sr: int = SAMPLE_RATE) -> None:
     """Write float audio (channels, samples) or (samples,) as 32-bit float WAV, atomically."""
     audio = np.asarray(audio, dtype=np.float32)
-    frames = audio.T if audio.ndim == 2 else audio
-    with atomic_output(Path(path)) as tmp:
-        sf.write(tmp, frames, sr, subtype="FLOAT", format="WAV")
+    if audio.ndim == 1:
+        audio = audio[None, :]
+    with audio_writer(path, audio.shape[0], sr) as write:
+        for start in range(0, audio.shape[1], BLOCK):  # a whole-track interleaved copy is never made
+            write(audio[:, start : start + BLOCK])
 
 
 def read_audio(path: Path, sr: int | None = SAMPLE_RATE, mono: bool = False) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lssd import stages
+from lssd import media, stages
 from lssd.config import DubConfig
 from lssd.dub import remux
 from lssd.dub.context import BACKGROUND, MIX, ClipContext
@@ -52,9 +52,12 @@ def test_a_soundtrack_is_decoded_onto_the_work_file_without_holding_it(long_vide
     assert np.array_equal(read_audio(dest), expected)
 
 
-def test_work_audio_is_a_read_only_map_of_its_file(tmp_path):
+def test_work_audio_is_written_in_blocks_and_read_as_a_read_only_map(tmp_path, monkeypatch):
     audio = np.random.default_rng(0).standard_normal((2, 5 * SAMPLE_RATE)).astype(np.float32)
+    monkeypatch.setattr(media, "BLOCK", SAMPLE_RATE + 7)
     write_audio(tmp_path / "a.wav", audio)
+    sf.write(tmp_path / "whole.wav", audio.T, SAMPLE_RATE, subtype="FLOAT", format="WAV")
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes()
     mapped = open_wav(tmp_path / "a.wav")
     assert isinstance(mapped.base, np.memmap) and not mapped.flags.writeable
     assert np.array_equal(mapped, audio)
