@@ -297,6 +297,25 @@ def open_wav(path: Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     return np.memmap(path, dtype="<f4", mode="r", offset=offset, shape=(frames, channels)).T
 
 
+def array_blocks(audio: np.ndarray, block: int = BLOCK) -> Iterator[np.ndarray]:
+    """(channels, n) or (n,) audio in pieces of at most ``block`` samples along the last axis, in order.
+
+    For a whole track from :func:`open_wav` each piece is read from its file, not through the map, so a
+    whole pass leaves none of the file resident in this process (a map keeps every page it touched)."""
+    n = audio.shape[-1]
+    mapped = audio.base if isinstance(audio, np.memmap) else None
+    if isinstance(mapped, np.memmap) and mapped.filename and audio.ndim == 2 and audio.shape == mapped.shape[::-1]:
+        channels = mapped.shape[1]
+        with open(mapped.filename, "rb") as f:
+            for a in range(0, n, block):
+                f.seek(mapped.offset + a * channels * 4)
+                count = min(block, n - a) * channels
+                yield np.fromfile(f, dtype="<f4", count=count).reshape(-1, channels).T
+        return
+    for a in range(0, n, block):
+        yield audio[..., a : a + block]
+
+
 def _float_wav_layout(path: Path) -> tuple[int, int, int] | None:
     """(data offset, channels, rate) of a 32-bit float WAV, None for anything else."""
     with open(path, "rb") as f:

@@ -102,5 +102,9 @@ def test_mono_16k_in_blocks_is_the_one_shot_resample(tmp_path, monkeypatch):
     write_audio(tmp_path / "a.wav", audio)
     monkeypatch.setattr(vad, "BLOCK", SAMPLE_RATE + 7)  # several blocks, edges off the resampling ratio
     expected = resample(audio.mean(axis=0), SAMPLE_RATE, vad.VAD_SR)
-    assert np.array_equal(vad.to_mono16k(open_wav(tmp_path / "a.wav"), SAMPLE_RATE), expected)
+    mapped = open_wav(tmp_path / "a.wav")
+    assert np.array_equal(vad.to_mono16k(mapped, SAMPLE_RATE), expected)
+    blocks = list(media.array_blocks(mapped, SAMPLE_RATE + 7))  # read from the file, not through the map
+    assert not any(isinstance(b, np.memmap) or isinstance(b.base, np.memmap) for b in blocks)
+    assert np.array_equal(np.concatenate(blocks, axis=1), audio)
     assert np.array_equal(vad.to_mono16k(audio[0], SAMPLE_RATE), resample(audio[0], SAMPLE_RATE, vad.VAD_SR))
