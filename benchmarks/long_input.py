@@ -8,8 +8,8 @@ ffmpeg and one espeak sentence every ``--every`` seconds, with an SRT of the sen
 in a child process (``background``: the bed given with --background, so no separation; ``dsp``: the
 weights-free separator). Printed per run: the peak RSS of the largest process (ru_maxrss), the peak RSS
 of the whole process tree and its anonymous part (polled every 0.1 s; the rest is file pages such as
-memory-mapped work WAVs, which the kernel reclaims under pressure), the work-dir bytes and the wall time. A tree that grows
-past ``--limit-gb`` is killed and reported as such (the machine is shared).
+memory-mapped work WAVs, which the kernel reclaims under pressure), the work-dir bytes and the wall time. A tree whose anonymous memory
+grows past ``--limit-gb`` is killed and reported as such (the machine is shared).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def dub(video: Path, out: Path, work: Path, extra: list[str], langs: str, limit:
             break
         total, anon = tree_rss(proc.pid)
         peak, anon_peak = max(peak, total), max(anon_peak, anon)
-        if peak > limit and not killed:
+        if anon > limit and not killed:  # anonymous memory: file pages are reclaimable, forks count twice in RSS
             os.killpg(proc.pid, signal.SIGKILL)
             killed = True
         time.sleep(0.1)
