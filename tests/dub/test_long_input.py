@@ -17,8 +17,19 @@ from lssd.dub import remux
 from lssd.dub.context import BACKGROUND, MIX, ClipContext
 from lssd.dub.workdir import Workdir
 from lssd.languages import parse_langs
-from lssd.media import (SAMPLE_RATE, audio_level, decode_audio, decode_audio_to_wav, open_wav, pad_or_trim, probe,
-                        read_audio, require_tool, resize_wav, write_audio)
+from lssd.media import (
+    SAMPLE_RATE,
+    audio_level,
+    decode_audio,
+    decode_audio_to_wav,
+    open_wav,
+    pad_or_trim,
+    probe,
+    read_audio,
+    require_tool,
+    resize_wav,
+    write_audio,
+)
 
 MINUTES = 3
 
@@ -85,7 +96,7 @@ def test_a_dub_track_built_in_blocks_is_the_whole_track(dubbed_sample, monkeypat
     expected = read_audio(ctx.path(stages.SEPARATE, BACKGROUND))
     for p in ctx.alignment(lang)["placements"]:
         seg = ctx.segment_audio(stages.MATCH_LOUDNESS, lang, p["id"])
-        start = int(round(p["start"] * ctx.sr))
+        start = round(p["start"] * ctx.sr)
         expected[:, start : start + seg.shape[0]] += seg[None, : max(0, expected.shape[1] - start)]
     expected = remux.soft_limit(expected)
     monkeypatch.setattr(remux, "BLOCK", 4801)
