@@ -11,7 +11,8 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,13 +144,13 @@ def _duration(value: str | float | None) -> float | None:
     return float(value)
 
 
-def decode_audio(path: Path, sr: int = SAMPLE_RATE, stream: int | None = None, channels: int | None = None,
-                 timeline: bool = False) -> np.ndarray:
-    """Decode one audio stream (absolute index, default: the first) to float32 (channels, samples).
+BLOCK = 10 * SAMPLE_RATE  # frames per block of a block-wise audio pass: memory stays flat in input length
 
-    With ``timeline`` the samples are placed on the picture's timeline: sample 0 is the moment the first
-    video frame shows (a stream that starts later is padded, one that starts earlier — e.g. AAC priming
-    kept by a stream copy into Matroska — is trimmed), so every track lines up with the video and each other."""
+
+def _audio_decoder(path: Path, sr: int, stream: int | None, channels: int | None,
+                   timeline: bool) -> tuple[list[str], int, int]:
+    """The ffmpeg command decoding one audio stream to interleaved f32le on stdout, its channel count and
+    the timeline shift in samples (positive: pad that much at the start; negative: drop that much)."""
     info = probe(path)
     audio_streams = info.audio
     if not audio_streams:
@@ -160,19 +161,63 @@ def decode_audio(path: Path, sr: int = SAMPLE_RATE, stream: int | None = None, c
     ch = channels or min(max(chosen.channels, 1), 2)
     cmd = [require_tool("ffmpeg"), "-v", "error", "-nostdin", "-i", ff_path(path), "-map", f"0:{chosen.index}",
            "-ac", str(ch), "-ar", str(sr), "-f", "f32le", "-"]
+    shift = 0
+    if timeline:
+        origin = info.video[0].start_time if info.video else min(s.start_time for s in audio_streams)
+        shift = int(round((chosen.start_time - origin) * sr))
+    return cmd, ch, shift
+
+
+def _decode_failed(path: Path, stderr: str) -> BadInputError:
+    reason = (stderr.strip().splitlines() or ["unknown error"])[-1]
+    return BadInputError(f"cannot decode audio of {Path(path).name} ({reason})")
+
+
+def decode_audio(path: Path, sr: int = SAMPLE_RATE, stream: int | None = None, channels: int | None = None,
+                 timeline: bool = False) -> np.ndarray:
+    """Decode one audio stream (absolute index, default: the first) to float32 (channels, samples).
+
+    With ``timeline`` the samples are placed on the picture's timeline: sample 0 is the moment the first
+    video frame shows (a stream that starts later is padded, one that starts earlier — e.g. AAC priming
+    kept by a stream copy into Matroska — is trimmed), so every track lines up with the video and each other.
+    For a whole soundtrack use :func:`decode_audio_to_wav`, which never holds it in memory."""
+    cmd, ch, shift = _audio_decoder(path, sr, stream, channels, timeline)
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0:
-        reason = (proc.stderr.decode(errors="replace").strip().splitlines() or ["unknown error"])[-1]
-        raise BadInputError(f"cannot decode audio of {Path(path).name} ({reason})")
+        raise _decode_failed(path, proc.stderr.decode(errors="replace"))
     data = np.frombuffer(proc.stdout, dtype=np.float32)
     if data.size == 0:
         raise BadInputError(f"{Path(path).name}: its audio stream decodes to nothing")
     audio = data.reshape(-1, ch).T.copy()
-    if timeline:
-        origin = info.video[0].start_time if info.video else min(s.start_time for s in audio_streams)
-        shift = int(round((chosen.start_time - origin) * sr))
-        audio = np.pad(audio, ((0, 0), (shift, 0))) if shift > 0 else audio[:, -shift:]
-    return audio
+    return np.pad(audio, ((0, 0), (shift, 0))) if shift > 0 else audio[:, -shift:]
+
+
+def decode_audio_to_wav(path: Path, dest: Path, sr: int = SAMPLE_RATE, stream: int | None = None,
+                        channels: int | None = None, timeline: bool = False) -> int:
+    """:func:`decode_audio` streamed block by block onto a 32-bit float WAV at ``dest`` (same samples);
+    returns its length in frames. ``dest`` is written in place: give it a name from :func:`atomic_output`."""
+    cmd, ch, shift = _audio_decoder(path, sr, stream, channels, timeline)
+    frame_bytes = 4 * ch
+    written = 0
+    with tempfile.TemporaryFile() as errors, sf.SoundFile(dest, "w", sr, ch, subtype="FLOAT", format="WAV") as out:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors)
+        assert proc.stdout is not None
+        with proc.stdout:
+            for start in range(0, max(shift, 0), BLOCK):
+                out.write(np.zeros((min(BLOCK, shift - start), ch), dtype=np.float32))
+            skip = max(-shift, 0)
+            while chunk := proc.stdout.read(BLOCK * frame_bytes):
+                frames = np.frombuffer(chunk[: len(chunk) - len(chunk) % frame_bytes], dtype=np.float32).reshape(-1, ch)
+                dropped = min(skip, len(frames))
+                skip -= dropped
+                out.write(frames[dropped:])
+                written += len(frames) - dropped
+        if proc.wait() != 0:
+            errors.seek(0)
+            raise _decode_failed(path, errors.read().decode(errors="replace"))
+    if written == 0 and shift <= 0:
+        raise BadInputError(f"{Path(path).name}: its audio stream decodes to nothing")
+    return written + max(shift, 0)
 
 
 def video_end(path: Path, stream: int, near: float) -> float | None:
@@ -222,9 +267,11 @@ def atomic_output(path: Path) -> Iterator[Path]:
 def write_audio(path: Path, audio: np.ndarray, sr: int = SAMPLE_RATE) -> None:
     """Write float audio (channels, samples) or (samples,) as 32-bit float WAV, atomically."""
     audio = np.asarray(audio, dtype=np.float32)
-    frames = audio.T if audio.ndim == 2 else audio
-    with atomic_output(Path(path)) as tmp:
-        sf.write(tmp, frames, sr, subtype="FLOAT", format="WAV")
+    if audio.ndim == 1:
+        audio = audio[None, :]
+    with audio_writer(path, audio.shape[0], sr) as write:
+        for start in range(0, audio.shape[1], BLOCK):  # a whole-track interleaved copy is never made
+            write(audio[:, start : start + BLOCK])
 
 
 def read_audio(path: Path, sr: int | None = SAMPLE_RATE, mono: bool = False) -> np.ndarray:
@@ -236,6 +283,97 @@ def read_audio(path: Path, sr: int | None = SAMPLE_RATE, mono: bool = False) -> 
     if sr is not None and file_sr != sr:
         audio = resample(audio, file_sr, sr)
     return np.ascontiguousarray(audio)
+
+
+def open_wav(path: Path, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """A WAV written by :func:`write_audio` as a read-only (channels, samples) view of the file (a memory
+    map): slicing it reads only that part, so a long work file costs no memory until used. Any other WAV
+    (another rate or sample format) is read whole with :func:`read_audio`."""
+    layout = _float_wav_layout(Path(path))
+    if layout is None or layout[2] != sr:
+        return read_audio(path, sr)
+    offset, channels, _ = layout
+    frames = (Path(path).stat().st_size - offset) // (4 * channels)
+    return np.memmap(path, dtype="<f4", mode="r", offset=offset, shape=(frames, channels)).T
+
+
+def array_blocks(audio: np.ndarray, block: int = BLOCK) -> Iterator[np.ndarray]:
+    """(channels, n) or (n,) audio in pieces of at most ``block`` samples along the last axis, in order.
+
+    For a whole track from :func:`open_wav` each piece is read from its file, not through the map, so a
+    whole pass leaves none of the file resident in this process (a map keeps every page it touched)."""
+    n = audio.shape[-1]
+    mapped = audio.base if isinstance(audio, np.memmap) else None
+    if isinstance(mapped, np.memmap) and mapped.filename and audio.ndim == 2 and audio.shape == mapped.shape[::-1]:
+        channels = mapped.shape[1]
+        with open(mapped.filename, "rb") as f:
+            for a in range(0, n, block):
+                f.seek(mapped.offset + a * channels * 4)
+                count = min(block, n - a) * channels
+                yield np.fromfile(f, dtype="<f4", count=count).reshape(-1, channels).T
+        return
+    for a in range(0, n, block):
+        yield audio[..., a : a + block]
+
+
+def _float_wav_layout(path: Path) -> tuple[int, int, int] | None:
+    """(data offset, channels, rate) of a 32-bit float WAV, None for anything else."""
+    with open(path, "rb") as f:
+        if f.read(4) != b"RIFF" or (f.read(4), f.read(4))[1] != b"WAVE":
+            return None
+        fmt = None
+        while header := f.read(8):
+            if len(header) < 8:
+                return None
+            kind, size = header[:4], int.from_bytes(header[4:], "little")
+            if kind == b"fmt ":
+                body = f.read(size + size % 2)
+                tag, channels, rate = (int.from_bytes(body[i:j], "little") for i, j in ((0, 2), (2, 4), (4, 8)))
+                bits = int.from_bytes(body[14:16], "little")
+                if tag == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the subformat's tag
+                    tag = int.from_bytes(body[24:26], "little")
+                fmt = (channels, rate) if tag == 3 and bits == 32 else None
+            elif kind == b"data":
+                return (f.tell(), *fmt) if fmt else None
+            else:
+                f.seek(size + size % 2, os.SEEK_CUR)
+    return None
+
+
+def audio_blocks(path: Path, block: int = BLOCK) -> Iterator[np.ndarray]:
+    """A WAV's samples as float32 (channels, frames) blocks of at most ``block`` frames, in order."""
+    with sf.SoundFile(str(path)) as f:
+        while (data := f.read(block, dtype="float32", always_2d=True)).size:
+            yield data.T
+
+
+@contextlib.contextmanager
+def audio_writer(path: Path, channels: int, sr: int = SAMPLE_RATE) -> Iterator[Callable[[np.ndarray], None]]:
+    """Write a 32-bit float WAV block by block: yields ``write((channels, frames) block)``; the file
+    appears at ``path`` (atomically) only when the block succeeds."""
+    with atomic_output(Path(path)) as tmp, sf.SoundFile(tmp, "w", sr, channels, subtype="FLOAT", format="WAV") as out:
+        yield lambda block: out.write(np.asarray(block, dtype=np.float32).T)
+
+
+def resize_wav(path: Path, n: int) -> None:
+    """Cut or zero-pad a WAV in place to exactly ``n`` frames (:func:`pad_or_trim` for a file)."""
+    with sf.SoundFile(str(path), "r+") as f:
+        if f.frames > n:
+            f.truncate(n)
+            return
+        f.seek(0, sf.SEEK_END)
+        for start in range(f.frames, n, BLOCK):
+            f.write(np.zeros((min(BLOCK, n - start), f.channels), dtype=np.float32))
+
+
+def audio_level(path: Path) -> tuple[float, float]:
+    """(peak, mean power in dBFS) of a WAV, read block by block."""
+    peak, power, count = 0.0, 0.0, 0
+    for block in audio_blocks(path):
+        peak = max(peak, float(np.max(np.abs(block))))
+        power += float(np.sum(block.astype(np.float64) ** 2))
+        count += block.size
+    return peak, 10 * np.log10(power / max(count, 1) + 1e-20)
 
 
 def pad_or_trim(audio: np.ndarray, n: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from lssd import stages
 from lssd.backends.registry import Backend, register
 from lssd.segments import Segment, Transcript
 from lssd.languages import get_language
-from lssd.media import resample
+from lssd.media import BLOCK, array_blocks
 
 VAD_MODEL = "silero-vad"  # catalog entry; the weights ship inside the silero-vad wheel
 VAD_SR = 16_000  # the rate Silero VAD (and Whisper) take
@@ -28,10 +28,23 @@ Span = tuple[float, float]
 
 
 def to_mono16k(audio: np.ndarray, sr: int) -> np.ndarray:
-    """(channels, n) or (n,) at ``sr`` → mono float32 at 16 kHz, what both Silero and Whisper want."""
-    audio = np.asarray(audio, dtype=np.float32)
-    mono = audio.mean(axis=0) if audio.ndim == 2 else audio
-    return np.ascontiguousarray(resample(mono, sr, VAD_SR), dtype=np.float32)
+    """(channels, n) or (n,) at ``sr`` → mono float32 at 16 kHz, what both Silero and Whisper want.
+
+    Mixed down and resampled block by block (soxr streaming gives the samples of a one-shot ``soxr_hq``
+    resample), so a long memory-mapped track is never whole in memory at its own rate."""
+    if not isinstance(audio, np.memmap):  # a mapped work track is read from its file block by block
+        audio = np.asarray(audio, dtype=np.float32)
+    n = audio.shape[-1]
+    if sr == VAD_SR:
+        return np.ascontiguousarray(audio.mean(axis=0) if audio.ndim == 2 else audio, dtype=np.float32)
+    import soxr
+
+    stream = soxr.ResampleStream(sr, VAD_SR, 1, dtype="float32", quality="HQ")
+    parts = [np.zeros(0, dtype=np.float32)]
+    for a, block in zip(range(0, n, BLOCK), array_blocks(audio, BLOCK)):
+        mono = block.mean(axis=0) if block.ndim == 2 else block
+        parts.append(stream.resample_chunk(np.ascontiguousarray(mono), last=a + BLOCK >= n))
+    return np.concatenate(parts)
 
 
 def _model():

@@ -1,6 +1,7 @@
 """Everything a stage needs about one clip: its settings, its input, its work directory, what the run has
 found out about it (source language, embedded subtitles) and accessors for upstream artifacts (loaded
-lazily, once).
+lazily, once). Full-length work audio (mix, vocals, background) is a read-only memory map of its WAV:
+a stage that needs a stretch of it reads only that stretch, so memory stays flat in input length.
 
 Artifact file names are written here once: the stage that writes an artifact and every stage that
 reads it both go through :meth:`ClipContext.path` with the names below.
@@ -19,7 +20,7 @@ from lssd import stages
 from lssd.config import DubConfig
 from lssd.dub.workdir import Workdir
 from lssd.languages import Language
-from lssd.media import SAMPLE_RATE, MediaInfo, read_audio, read_json
+from lssd.media import SAMPLE_RATE, MediaInfo, open_wav, read_audio, read_json
 from lssd.segments import Transcript, Translation
 
 # artifact names, per stage directory
@@ -79,7 +80,7 @@ class ClipContext:
 
     @cached_property
     def mix(self) -> np.ndarray:
-        return read_audio(self.path(stages.INPUT, MIX), self.sr)
+        return open_wav(self.path(stages.INPUT, MIX), self.sr)
 
     @property
     def n_samples(self) -> int:
@@ -91,11 +92,11 @@ class ClipContext:
 
     @cached_property
     def vocals(self) -> np.ndarray:
-        return read_audio(self.path(stages.SEPARATE, VOCALS), self.sr)
+        return open_wav(self.path(stages.SEPARATE, VOCALS), self.sr)
 
     @cached_property
     def background(self) -> np.ndarray:
-        return read_audio(self.path(stages.SEPARATE, BACKGROUND), self.sr)
+        return open_wav(self.path(stages.SEPARATE, BACKGROUND), self.sr)
 
     @cached_property
     def vocals_mono(self) -> np.ndarray:
@@ -139,4 +140,4 @@ class ClipContext:
 
     def original_speech(self, start: float, end: float) -> np.ndarray:
         a, b = int(round(start * self.sr)), int(round(end * self.sr))
-        return self.vocals_mono[max(a, 0) : max(b, 0)]
+        return self.vocals[:, max(a, 0) : max(b, 0)].mean(axis=0)  # as vocals_mono's slice, reading only it

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
+import soundfile as sf
 
 from lssd import stages
 from lssd.dub.context import MIX, ClipContext
 from lssd.errors import BadInputError
-from lssd.media import decode_audio, pad_or_trim, video_end, write_audio
+from lssd.media import atomic_output, audio_level, decode_audio_to_wav, resize_wav, video_end
 
 NAME = stages.INPUT
 SILENCE_DBFS = -70.0
@@ -39,28 +39,28 @@ def decoded_durations(ctx: ClipContext, audio_s: float) -> dict[str, float]:
 def run(ctx: ClipContext, lang=None, selection=None) -> dict:
     check_input(ctx)
     stream = ctx.info.audio[0]
-    mix = decode_audio(ctx.input_path, ctx.sr, stream=stream.index, timeline=True)
-    decoded = decoded_durations(ctx, mix.shape[1] / ctx.sr)
-    length = ctx.info.duration  # tracks span the container, whatever codec padding says
-    if min(decoded.values()) < length - TRUNCATION_TOLERANCE_S:
-        found = ", ".join(f"{kind} decodes to {seconds:.1f} s" for kind, seconds in decoded.items())
-        if not ctx.cfg.allow_truncated:
-            raise BadInputError(f"{ctx.input_path.name} is truncated: {found} but the container declares "
-                                f"{length:.1f} s; fetch the file again, or pass --allow-truncated to dub what decodes")
-        length = min(decoded.values())
-        ctx.warn(f"{ctx.input_path.name} is truncated ({found}, declared {ctx.info.duration:.1f} s): "
-                 f"dubbing the first {length:.1f} s")
-    n = int(round(length * ctx.sr))
-    mix = pad_or_trim(mix, n)
-    peak = float(np.max(np.abs(mix))) if mix.size else 0.0
-    rms_db = 10 * np.log10(float(np.mean(mix.astype(np.float64) ** 2)) + 1e-20)
-    if peak == 0.0 or rms_db < SILENCE_DBFS:
-        raise BadInputError(f"{ctx.input_path.name}: its audio is silent ({rms_db:.0f} dBFS): there is no speech to dub")
-    write_audio(ctx.path(NAME, MIX), mix, ctx.sr)
+    with atomic_output(ctx.path(NAME, MIX)) as tmp:  # decoded straight onto the work file, block by block
+        decoded_n = decode_audio_to_wav(ctx.input_path, tmp, ctx.sr, stream=stream.index, timeline=True)
+        decoded = decoded_durations(ctx, decoded_n / ctx.sr)
+        length = ctx.info.duration  # tracks span the container, whatever codec padding says
+        if min(decoded.values()) < length - TRUNCATION_TOLERANCE_S:
+            found = ", ".join(f"{kind} decodes to {seconds:.1f} s" for kind, seconds in decoded.items())
+            if not ctx.cfg.allow_truncated:
+                raise BadInputError(f"{ctx.input_path.name} is truncated: {found} but the container declares "
+                                    f"{length:.1f} s; fetch the file again, or pass --allow-truncated to dub what decodes")
+            length = min(decoded.values())
+            ctx.warn(f"{ctx.input_path.name} is truncated ({found}, declared {ctx.info.duration:.1f} s): "
+                     f"dubbing the first {length:.1f} s")
+        n = int(round(length * ctx.sr))
+        resize_wav(tmp, n)
+        peak, rms_db = audio_level(tmp)
+        if peak == 0.0 or rms_db < SILENCE_DBFS:
+            raise BadInputError(f"{ctx.input_path.name}: its audio is silent ({rms_db:.0f} dBFS): there is no speech to dub")
+        channels = sf.info(str(tmp)).channels
     return {
         "stream_index": stream.index,
         "codec": stream.codec,
-        "channels": int(mix.shape[0]),
+        "channels": channels,
         "duration": n / ctx.sr,
         "declared_duration": ctx.info.duration,
         "decoded": {kind: round(seconds, 3) for kind, seconds in decoded.items()},

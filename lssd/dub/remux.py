@@ -11,17 +11,19 @@ language is also written beside it.
 from __future__ import annotations
 
 import subprocess
+from collections import deque
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 
 import numpy as np
 
 from lssd import sidecar, stages
-from lssd.dub.context import ClipContext
+from lssd.dub.context import BACKGROUND, MIX, ClipContext
 from lssd.segments import KIND_PSEUDO
 from lssd.errors import LssdError
 from lssd.languages import Language, find
-from lssd.media import atomic_output, ff_path, require_tool, write_audio
+from lssd.media import BLOCK, atomic_output, audio_blocks, audio_writer, ff_path, require_tool
 from lssd.subtitles import Cue, write_srt
 
 NAME = stages.REMUX
@@ -59,17 +61,28 @@ def soft_limit(x: np.ndarray, threshold: float = LIMIT) -> np.ndarray:
     return y
 
 
-def dub_track(ctx: ClipContext, lang: Language) -> np.ndarray:
-    """Background plus every converted, loudness-matched segment at its placement."""
-    if not ctx.transcript.segments:
-        return ctx.mix.copy()  # no speech: the dub equals the original
-    track = ctx.background.copy()
-    for p in ctx.alignment(lang)["placements"]:
-        seg = ctx.segment_audio(stages.MATCH_LOUDNESS, lang, p["id"])
-        start = int(round(p["start"] * ctx.sr))
-        seg = seg[: max(0, track.shape[1] - start)]
-        track[:, start : start + seg.shape[0]] += seg[None, :]
-    return soft_limit(track)
+def write_dub_track(ctx: ClipContext, lang: Language, dest: Path) -> None:
+    """Background plus every converted, loudness-matched segment at its placement, built block by block
+    onto ``dest``: only the current block and the segments sounding in it are in memory. Segments are
+    added in placement order, as onto a whole track, so the samples are the same."""
+    n = ctx.n_samples
+    queue = deque(sorted((int(round(p["start"] * ctx.sr)), i, p["id"])
+                         for i, p in enumerate(ctx.alignment(lang)["placements"])))
+    sounding: list[tuple[int, int, np.ndarray]] = []  # (placement index, start sample, samples)
+    with audio_writer(dest, ctx.background.shape[0], ctx.sr) as write:
+        for a, track in zip(count(0, BLOCK), audio_blocks(ctx.path(stages.SEPARATE, BACKGROUND), BLOCK)):
+            b = a + track.shape[1]
+            while queue and queue[0][0] < b:
+                start, i, seg_id = queue.popleft()
+                seg = ctx.segment_audio(stages.MATCH_LOUDNESS, lang, seg_id)
+                sounding.append((i, start, seg[: max(0, n - start)]))
+            sounding.sort(key=lambda s: s[0])
+            for _, start, seg in sounding:
+                lo, hi = max(start, a), min(start + seg.shape[0], b)
+                if lo < hi:
+                    track[:, lo - a : hi - a] += seg[None, lo - start : hi - start]
+            sounding = [s for s in sounding if s[1] + s[2].shape[0] > b]
+            write(soft_limit(track))
 
 
 def track_title(lang: Language, text_kind: str | None) -> str:
@@ -84,15 +97,16 @@ def build_tracks(ctx: ClipContext) -> list[Track]:
     src_name = known.name if known else "Original"
     out_dir = ctx.workdir.stage_dir(NAME)
     original = Track(language=known.iso3 if known else (src if len(src) == 3 else "und"), title=f"{src_name} (original)", kind=sidecar.KIND_ORIGINAL,
-                     wav=out_dir / "original.wav", srt=out_dir / f"{src}.srt")
-    write_audio(original.wav, ctx.mix, ctx.sr)  # the decoded original on the picture's timeline
+                     wav=ctx.path(stages.INPUT, MIX), srt=out_dir / f"{src}.srt")  # the decoded original on the picture's timeline
     write_srt(original.srt, [Cue(s.start, s.end, s.text) for s in ctx.transcript.segments if s.text.strip()])
     tracks = [original]
     for lang in ctx.targets:
         text_kind = ctx.translation(lang).kind if ctx.transcript.segments else None
         track = Track(language=lang.iso3, title=track_title(lang, text_kind), kind=sidecar.KIND_SYNTHETIC_DUB,
-                      text_kind=text_kind, wav=out_dir / f"{lang.iso3}.wav", srt=out_dir / f"{lang.iso3}.srt")
-        write_audio(track.wav, dub_track(ctx, lang), ctx.sr)
+                      text_kind=text_kind, wav=original.wav, srt=out_dir / f"{lang.iso3}.srt")
+        if ctx.transcript.segments:  # without speech the dub is the original itself: no copy is written
+            track.wav = out_dir / f"{lang.iso3}.wav"
+            write_dub_track(ctx, lang, track.wav)
         write_srt(track.srt, _cues(ctx, lang))
         tracks.append(track)
     return tracks
@@ -154,6 +168,9 @@ def run(ctx: ClipContext, lang=None, selection=None) -> dict:
     tracks = build_tracks(ctx)
     output: Path = ctx.output
     mux(ctx, tracks, output)
+    for t in tracks:  # the dub tracks live on in the output; as work files they would only take room
+        if t.wav is not None and t.wav.parent == ctx.workdir.stage_dir(NAME):
+            t.wav.unlink()
     srt_paths = {}
     for t in tracks:
         if t.srt is not None and t.srt.stat().st_size > 0:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
 from lssd.backends import registry
 from lssd import stages
-from lssd.dub.context import BACKGROUND, VOCALS, ClipContext
+from lssd.dub.context import BACKGROUND, MIX, VOCALS, ClipContext
 from lssd.dub.workdir import fingerprint
 from lssd.errors import BadInputError
-from lssd.media import decode_audio, pad_or_trim, write_audio
+from lssd.media import atomic_output, audio_blocks, audio_writer, decode_audio_to_wav, resize_wav, write_audio
 
 NAME = stages.SEPARATE
 MAX_BACKGROUND_MISMATCH_S = 1.0
@@ -27,29 +27,29 @@ def choose(ctx: ClipContext, lang=None) -> registry.Selection | None:
     return registry.select(NAME, ctx.cfg.separator, ctx.cfg)
 
 
-def given_background(ctx: ClipContext) -> np.ndarray:
-    mix = ctx.mix
-    bg = decode_audio(ctx.cfg.background, ctx.sr, channels=mix.shape[0])
-    mismatch = abs(bg.shape[1] - mix.shape[1]) / ctx.sr
-    if mismatch > MAX_BACKGROUND_MISMATCH_S:
+def given_background(ctx: ClipContext, dest: Path) -> None:
+    """Decode the ``--background`` stem onto ``dest`` at the mixture's length and channel count."""
+    n, channels = ctx.mix.shape[1], ctx.mix.shape[0]
+    have = decode_audio_to_wav(ctx.cfg.background, dest, ctx.sr, channels=channels)
+    if abs(have - n) / ctx.sr > MAX_BACKGROUND_MISMATCH_S:
         raise BadInputError(
-            f"--background {ctx.cfg.background.name} lasts {bg.shape[1] / ctx.sr:.2f} s but the input "
-            f"lasts {mix.shape[1] / ctx.sr:.2f} s; give the music-and-effects stem of this very clip"
+            f"--background {ctx.cfg.background.name} lasts {have / ctx.sr:.2f} s but the input "
+            f"lasts {n / ctx.sr:.2f} s; give the music-and-effects stem of this very clip"
         )
-    return pad_or_trim(bg, mix.shape[1])
+    resize_wav(dest, n)
 
 
 def run(ctx: ClipContext, lang=None, selection: registry.Selection | None = None) -> dict:
     if selection is None:
-        background = given_background(ctx)
-        vocals = ctx.mix - background
-        record = {"backend": "given-background", "label": "music-and-effects stem given with --background",
-                  "provenance": {"background": str(ctx.cfg.background)}}
-    else:
-        engine = registry.engine(selection.backend, ctx.cfg)
-        vocals, background = engine.separate(ctx.mix, ctx.sr)
-        record = {"backend": selection.backend.name, "label": selection.backend.label,
-                  "provenance": engine.provenance()}
+        with atomic_output(ctx.path(NAME, BACKGROUND)) as background:
+            given_background(ctx, background)
+            with audio_writer(ctx.path(NAME, VOCALS), ctx.mix.shape[0], ctx.sr) as write:
+                for mix, bg in zip(audio_blocks(ctx.path(stages.INPUT, MIX)), audio_blocks(background), strict=True):
+                    write(mix - bg)  # block by block: neither track is ever whole in memory
+        return {"backend": "given-background", "label": "music-and-effects stem given with --background",
+                "provenance": {"background": str(ctx.cfg.background)}}
+    engine = registry.engine(selection.backend, ctx.cfg)
+    vocals, background = engine.separate(ctx.mix, ctx.sr)
     write_audio(ctx.path(NAME, VOCALS), vocals, ctx.sr)
     write_audio(ctx.path(NAME, BACKGROUND), background, ctx.sr)
-    return record
+    return {"backend": selection.backend.name, "label": selection.backend.label, "provenance": engine.provenance()}
