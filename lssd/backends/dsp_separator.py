@@ -33,6 +33,21 @@ class DspSeparator:
                           "speech_seconds": round(sum(b - a for a, b in spans), 3)}
         return vocals, background
 
+    def separate_to(self, mix: Any, sr: int, write_vocals: Any, write_background: Any) -> None:
+        """As :meth:`separate`, handing both stems out block by block (``write_*((channels, frames))``), so
+        neither is ever whole in memory; the same samples as :meth:`separate`."""
+        import numpy as np
+
+        x = self._sep.as_channels(mix)
+        spans = self._sep.detect_speech(x, sr, self._vad, self.settings)
+        for start, stop, vocals in self._sep.separate_blocks(x, sr, spans, self.settings):
+            part = np.asarray(x[:, start:stop], dtype=np.float32)
+            vocals = np.zeros_like(part) if vocals is None else vocals
+            write_vocals(vocals)
+            write_background(part - vocals)
+        self.last_info = {"speech_spans": [[round(a, 3), round(b, 3)] for a, b in spans],
+                          "speech_seconds": round(sum(b - a for a, b in spans), 3)}
+
     def provenance(self) -> dict:
         from importlib import metadata, resources
 

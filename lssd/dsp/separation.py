@@ -98,9 +98,16 @@ def as_channels(mix: np.ndarray) -> np.ndarray:
         x = x[None, :]
     if x.ndim != 2 or x.shape[0] > MAX_CHANNELS:  # many "channels" = a (samples, channels) array
         raise BadInputError(f"audio must be (channels, samples), got shape {np.shape(mix)}")
-    if not np.all(np.isfinite(x)):
+    step = 1 << 20  # checked a block at a time: a memory-mapped hour of audio is never read whole
+    if not all(np.all(np.isfinite(x[:, a:a + step])) for a in range(0, x.shape[1], step)):
         raise BadInputError("audio contains NaN or infinite samples")
     return x
+
+
+def _mono(x: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Samples a..b of a mono (n,) or (channels, n) signal, mixed down (the same values as mixing the
+    whole signal down first, without holding it)."""
+    return x[a:b] if x.ndim == 1 else x[:, a:b].mean(axis=0)
 
 
 # ---------------------------------------------------------------------------------------------- VAD
@@ -108,6 +115,7 @@ def as_channels(mix: np.ndarray) -> np.ndarray:
 
 def resampled_blocks(mono: np.ndarray, sr: int, block_s: float = 60.0) -> Iterator[np.ndarray]:
     """Mono audio at 16 kHz, ``block_s`` at a time, each block a whole number of VAD windows except the last.
+    ``mono`` may also be (channels, n): each block is mixed down as it is read.
 
     Each block is resampled with a margin on both sides, so the blocks join as one resampled signal would.
     """
@@ -118,11 +126,12 @@ def resampled_blocks(mono: np.ndarray, sr: int, block_s: float = 60.0) -> Iterat
     unit = int(np.lcm(VAD_WINDOW, up))  # whole windows and whole resampling periods per block
     in_block = unit * max(1, int(block_s * VAD_RATE // unit)) // up * down
     margin = (unit // up) * down  # ≥ 0.03 s of input: covers the resampling filter's reach
-    for a in range(0, mono.size, in_block):
+    n = mono.shape[-1]
+    for a in range(0, n, in_block):
         lo = max(0, a - margin)
-        seg = resample_poly(mono[lo:a + in_block + margin].astype(np.float64), up, down)
+        seg = resample_poly(_mono(mono, lo, a + in_block + margin).astype(np.float64), up, down)
         skip = (a - lo) * up // down
-        yield seg[skip:skip + -(-min(in_block, mono.size - a) * up // down)].astype(np.float32)
+        yield seg[skip:skip + -(-min(in_block, n - a) * up // down)].astype(np.float32)
 
 
 def speech_probabilities(mono: np.ndarray, sr: int, model: Any) -> np.ndarray:
@@ -181,7 +190,7 @@ def detect_speech(mix: np.ndarray, sr: int, model: Any, settings: SeparatorSetti
                   ) -> list[tuple[float, float]]:
     """Speech spans (start, end) in seconds of a (channels, n) mixture, padded by ``settings.pad_s``."""
     x = as_channels(mix)
-    probs = speech_probabilities(x.mean(axis=0), sr, model)
+    probs = speech_probabilities(x, sr, model)  # mixed down block by block
     return spans_from_probabilities(probs, x.shape[1] / sr, settings)
 
 
@@ -197,17 +206,29 @@ def separate(mix: np.ndarray, sr: int, model: Any, settings: SeparatorSettings =
     x = as_channels(mix)
     if spans is None:
         spans = detect_speech(x, sr, model, settings)
-    samples = _span_samples(spans, sr, x.shape[1])
     vocals = np.zeros_like(x)
+    for start, stop, block in separate_blocks(x, sr, spans, settings):
+        if block is not None:
+            vocals[:, start:stop] = block
+    background = x - vocals
+    return vocals, background
+
+
+def separate_blocks(x: np.ndarray, sr: int, spans: list[tuple[float, float]],
+                    settings: SeparatorSettings = SeparatorSettings()
+                    ) -> Iterator[tuple[int, int, np.ndarray | None]]:
+    """The vocals of (channels, n) ``x`` one block at a time, in order: ``(start, stop, vocals)``, with
+    ``None`` for a block without speech (silent vocals). :func:`separate` is these blocks put together;
+    a caller writing them out never holds a whole track."""
+    samples = _span_samples(spans, sr, x.shape[1])
     ramp = int(round(settings.ramp_s * sr))
     block = max(1, int(settings.block_s * sr))
     for start in range(0, x.shape[1], block):
         stop = min(x.shape[1], start + block)
         if not np.any((samples[:, 0] - ramp < stop) & (samples[:, 1] + ramp > start)):
+            yield start, stop, None
             continue
-        vocals[:, start:stop] = _vocals_block(x, sr, start, stop, samples, settings)
-    background = x - vocals
-    return vocals, background
+        yield start, stop, _vocals_block(x, sr, start, stop, samples, settings)
 
 
 def _span_samples(spans: list[tuple[float, float]], sr: int, n: int) -> np.ndarray:

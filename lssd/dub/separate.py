@@ -49,7 +49,13 @@ def run(ctx: ClipContext, lang=None, selection: registry.Selection | None = None
         return {"backend": "given-background", "label": "music-and-effects stem given with --background",
                 "provenance": {"background": str(ctx.cfg.background)}}
     engine = registry.engine(selection.backend, ctx.cfg)
-    vocals, background = engine.separate(ctx.mix, ctx.sr)
-    write_audio(ctx.path(NAME, VOCALS), vocals, ctx.sr)
-    write_audio(ctx.path(NAME, BACKGROUND), background, ctx.sr)
+    if hasattr(engine, "separate_to"):  # an engine that streams its stems: no whole track in memory
+        channels = ctx.mix.shape[0]
+        with audio_writer(ctx.path(NAME, VOCALS), channels, ctx.sr) as vocals, \
+                audio_writer(ctx.path(NAME, BACKGROUND), channels, ctx.sr) as background:
+            engine.separate_to(ctx.mix, ctx.sr, vocals, background)
+    else:
+        vocals, background = engine.separate(ctx.mix, ctx.sr)
+        write_audio(ctx.path(NAME, VOCALS), vocals, ctx.sr)
+        write_audio(ctx.path(NAME, BACKGROUND), background, ctx.sr)
     return {"backend": selection.backend.name, "label": selection.backend.label, "provenance": engine.provenance()}

@@ -145,3 +145,14 @@ def test_sorting_network_median_is_numpys(n):
     rng = np.random.default_rng(n)
     for values in (rng.random((n, 3, 40)).astype(np.float32), rng.integers(0, 3, (n, 5, 9)).astype(np.float32)):
         assert np.array_equal(_median_first_axis(values), np.median(values, axis=0))
+
+
+def test_streamed_stems_equal_the_whole_arrays(scene):
+    """The separate stage writes the dsp stems block by block (flat memory on long inputs): the same samples."""
+    engine = DspSeparator(dataclasses.replace(separation.SeparatorSettings(), block_s=5.0))
+    vocals, background = engine.separate(scene.mix, SR)
+    got = {"vocals": [], "background": []}
+    engine.separate_to(scene.mix, SR, got["vocals"].append, got["background"].append)
+    assert np.array_equal(np.concatenate(got["vocals"], axis=1), vocals)
+    assert np.array_equal(np.concatenate(got["background"], axis=1), background)
+    assert max(b.shape[1] for b in got["vocals"]) < scene.mix.shape[1]  # really in pieces
