@@ -78,7 +78,7 @@ def model_folder() -> Path:
 
 
 @functools.lru_cache(maxsize=2)
-def _load(folder: str):
+def load_model(folder: str):
     from faster_whisper import WhisperModel
 
     try:
@@ -107,6 +107,6 @@ def detect(audio: np.ndarray, sr: int) -> Detection:
     mono = to_mono16k(audio, sr)
     if mono.size < WHISPER_SR // 2 or not np.any(mono):
         raise LssdError("language ID needs at least 0.5 s of non-silent audio")
-    model = _load(str(model_folder()))
+    model = load_model(str(model_folder()))
     code, probability, every = model.detect_language(loudest_window(mono))
     return Detection(iso3(code), float(probability), MODEL, {iso3(c): float(p) for c, p in every})

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from lssd.cli import _unalias, app, main
+from lssd.cli import _unalias, main
 
 WRITERS = ["dub", "transcribe", "remux", "build-dataset", "index", "train", "eval embed", "eval lvu"]
 
@@ -22,4 +22,3 @@ def test_every_writer_uses_o_output(command, capsys):
 def test_old_spelling_is_a_hidden_alias():
     assert _unalias(["train", "--out", "runs/x", "--out=y", "--outside"]) == ["train", "--output", "runs/x",
                                                                               "--output=y", "--outside"]
-    assert app is not None

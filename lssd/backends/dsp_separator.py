@@ -29,8 +29,7 @@ class DspSeparator:
         x = self._sep.as_channels(mix)
         spans = self._sep.detect_speech(x, sr, self._vad, self.settings)
         vocals, background = self._sep.separate(x, sr, self._vad, self.settings, spans=spans)
-        self.last_info = {"speech_spans": [[round(a, 3), round(b, 3)] for a, b in spans],
-                          "speech_seconds": round(sum(b - a for a, b in spans), 3)}
+        self.last_info = _spans_info(spans)
         return vocals, background
 
     def separate_to(self, mix: Any, sr: int, write_vocals: Any, write_background: Any) -> None:
@@ -45,8 +44,7 @@ class DspSeparator:
             vocals = np.zeros_like(part) if vocals is None else vocals
             write_vocals(vocals)
             write_background(part - vocals)
-        self.last_info = {"speech_spans": [[round(a, 3), round(b, 3)] for a, b in spans],
-                          "speech_seconds": round(sum(b - a for a, b in spans), 3)}
+        self.last_info = _spans_info(spans)
 
     def provenance(self) -> dict:
         from importlib import metadata, resources
@@ -65,6 +63,11 @@ class DspSeparator:
                          "librosa": metadata.version("librosa")},
             "method": "VAD-guided Wiener mask; background under speech from matching nearby non-speech frames",
         }
+
+
+def _spans_info(spans: list[tuple[float, float]]) -> dict:
+    return {"speech_spans": [[round(a, 3), round(b, 3)] for a, b in spans],
+            "speech_seconds": round(sum(b - a for a, b in spans), 3)}
 
 
 def _sha256(data: bytes) -> str:

@@ -47,12 +47,12 @@ class FasterWhisperRecognizer:
         self.last_model = MODEL
 
     def _multilingual(self):
-        from lssd.langid import _load
+        from lssd.langid import load_model
 
         if self.multilingual_folder is None:
             raise BadInputError("the source language is not English and the multilingual Whisper base is not "
                                 "available; say the language with --source-lang, or give subtitles")
-        return _load(str(self.multilingual_folder))
+        return load_model(str(self.multilingual_folder))
 
     def transcribe(self, vocals: np.ndarray, sr: int, language: str | None) -> Transcript:
         audio = to_mono16k(vocals, sr)

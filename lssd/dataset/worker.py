@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lssd import locks, sidecar, stages
+from lssd.dub.pipeline import remove_stale_temporaries
 from lssd.errors import LssdError
 
 WORK = ".lssd-work"  # OUT/.lssd-work/<id>/ (per-clip work dirs) and OUT/.lssd-work/<id>.claim.lock (claims)
@@ -99,7 +100,7 @@ class ClipWorker:
         t0 = time.perf_counter()
         try:
             output = output_path(self.out_dir, job.clip_id, job.has_video, self.cfg.container)
-            _remove_stale_temps(output)
+            remove_stale_temporaries(output, claimed=True)
             try:
                 row = self._reuse(job, output) or self._make(job, output, workdir)
             except LssdError as err:
@@ -268,10 +269,3 @@ def _failed(job: Job, reason: str) -> dict[str, Any]:
     return {"id": job.clip_id, "status": "failed", "reason": " ".join(reason.split())}
 
 
-def _remove_stale_temps(output: Path) -> None:
-    """Temporary files a killed worker left for this clip (we hold its claim, so nobody is writing them)."""
-    prefix = f".{output.stem}."
-    if output.parent.is_dir():
-        for path in output.parent.iterdir():
-            if path.name.startswith(prefix) and ".lssd-tmp-" in path.name:
-                path.unlink(missing_ok=True)

@@ -116,12 +116,16 @@ def _is_own_output(output: Path) -> bool:
         return False
 
 
-def remove_stale_temporaries(output: Path) -> None:
-    """Temporary files of a killed earlier run for this output (``.<name>.lssd-tmp-<pid>...``), whose
-    process is gone, are removed; a live writer's are left alone."""
-    for tmp in output.parent.glob(f".{output.stem}*.lssd-tmp-*"):
+def remove_stale_temporaries(output: Path, claimed: bool = False) -> None:
+    """Temporary files of a killed earlier run for this output, its SRTs and sidecar
+    (``.<stem>.[...]lssd-tmp-<pid>...``). Those whose process is gone are removed and a live writer's are
+    left alone; a caller holding the clip's claim (``claimed``, e.g. a dataset builder on shared storage,
+    where a pid may be another machine's) removes them all, since nobody else can be writing them."""
+    if not output.parent.is_dir():
+        return
+    for tmp in output.parent.glob(f".{output.stem}.*lssd-tmp-*"):
         pid = tmp.name.rsplit(".lssd-tmp-", 1)[1].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if claimed or (pid.isdigit() and not _alive(int(pid))):
             tmp.unlink(missing_ok=True)
 
 
