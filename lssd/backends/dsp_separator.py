@@ -47,17 +47,19 @@ class DspSeparator:
         self.last_info = _spans_info(spans)
 
     def provenance(self) -> dict:
-        from importlib import metadata, resources
+        from importlib import metadata
 
         import numpy
         import scipy
 
-        jit = resources.files("silero_vad.data").joinpath("silero_vad.jit")
+        from lssd.hashing import sha256_file
+
         return {
             "backend": "dsp",
             "library": f"silero-vad {metadata.version('silero-vad')}",
-            "model": "silero_vad.jit (bundled with silero-vad)",
-            "files": {"silero_vad.jit": _sha256(jit.read_bytes())},
+            "model": f"{self._vad.path.name} (bundled with silero-vad, run by onnxruntime "
+                     f"{metadata.version('onnxruntime')})",
+            "files": {self._vad.path.name: sha256_file(self._vad.path)},
             "settings": self._sep.settings_dict(self.settings),
             "versions": {"numpy": numpy.__version__, "scipy": scipy.__version__,
                          "librosa": metadata.version("librosa")},
@@ -68,12 +70,6 @@ class DspSeparator:
 def _spans_info(spans: list[tuple[float, float]]) -> dict:
     return {"speech_spans": [[round(a, 3), round(b, 3)] for a, b in spans],
             "speech_seconds": round(sum(b - a for a, b in spans), 3)}
-
-
-def _sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def _load(cfg: DubConfig) -> DspSeparator:

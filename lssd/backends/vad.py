@@ -14,12 +14,13 @@ import numpy as np
 
 from lssd import stages
 from lssd.backends.registry import Backend, register
+from lssd.dsp import silero
 from lssd.segments import Segment, Transcript
 from lssd.languages import get_language
 from lssd.media import BLOCK, array_blocks
 
-VAD_MODEL = "silero-vad"  # catalog entry; the weights ship inside the silero-vad wheel
-VAD_SR = 16_000  # the rate Silero VAD (and Whisper) take
+VAD_MODEL = silero.MODEL  # catalog entry; the weights ship inside the silero-vad wheel
+VAD_SR = silero.RATE  # the rate Silero VAD (and Whisper) take
 MAX_SEGMENT = 15.0  # seconds: longer stretches are cut at their quietest point, for TTS and alignment
 SEGMENT_PAUSE = 0.6  # seconds of silence that end a segment
 MIN_PIECE = 0.08  # seconds: overlaps shorter than this are timing jitter, not speech
@@ -47,30 +48,15 @@ def to_mono16k(audio: np.ndarray, sr: int) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _model():
-    from lssd.dsp.separation import load_vad  # one Silero per process, torch threads left as they were
-
-    return load_vad()
-
-
 def speech_spans(audio16k: np.ndarray, min_silence: float = 0.1, max_speech: float = float("inf")) -> list[Span]:
-    """Speech intervals (seconds) of mono 16 kHz audio; gaps shorter than ``min_silence`` are bridged."""
-    import torch
-
+    """Speech intervals (seconds, to 0.1 s as silero-vad gives them) of mono 16 kHz audio; gaps shorter than
+    ``min_silence`` are bridged."""
     if audio16k.size < VAD_SR // 10:
         return []
-    model, threads = _model(), torch.get_num_threads()  # load first: importing silero_vad pins 1 thread
-    from silero_vad import get_speech_timestamps
-
-    torch.set_num_threads(1)  # 32 ms windows: extra threads only wait (≈20x slower on a busy machine)
-    try:
-        stamps = get_speech_timestamps(
-            torch.from_numpy(audio16k), model, sampling_rate=VAD_SR, return_seconds=True,
-            min_silence_duration_ms=int(min_silence * 1000), max_speech_duration_s=max_speech, speech_pad_ms=30,
-        )
-    finally:
-        torch.set_num_threads(threads)
-    return [(float(s["start"]), float(s["end"])) for s in stamps]
+    probs = silero.load().probabilities([audio16k])
+    stamps = silero.speech_timestamps(probs, audio16k.size, min_silence_s=min_silence, max_speech_s=max_speech)
+    duration = audio16k.size / VAD_SR
+    return [(max(round(a / VAD_SR, 1), 0.0), min(round(b / VAD_SR, 1), duration)) for a, b in stamps]
 
 
 def hug(start: float, end: float, spans: list[Span]) -> Span:
@@ -109,7 +95,7 @@ class VadRecognizer:
             **get_store().provenance(VAD_MODEL),
             "backend": "vad",
             "library": f"silero-vad {version('silero-vad')}",
-            "model": f"{VAD_MODEL} (bundled in the silero-vad wheel)",
+            "model": f"{VAD_MODEL} ({silero.ONNX_FILE} bundled in the silero-vad wheel, run by onnxruntime)",
             "settings": {"segment_pause_s": SEGMENT_PAUSE, "max_segment_s": MAX_SEGMENT, "text": "none"},
         }
 

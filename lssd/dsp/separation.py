@@ -73,22 +73,11 @@ class SeparatorSettings:
         return n_fft, n_fft // 4
 
 
-@cache
 def load_vad() -> Any:
-    """Silero VAD (TorchScript, from inside the silero-vad wheel; works offline), loaded once per process.
+    """Silero VAD (:mod:`lssd.dsp.silero`: the wheel's ONNX file, no torch), loaded once per process."""
+    from lssd.dsp import silero
 
-    Importing silero_vad sets torch's thread count to 1 for the whole process; it is restored so later
-    stages (Demucs, Whisper) keep their threads.
-    """
-    import torch
-
-    threads = torch.get_num_threads()
-    try:
-        import silero_vad
-
-        return silero_vad.load_silero_vad()
-    finally:
-        torch.set_num_threads(threads)
+    return silero.load()
 
 
 def as_channels(mix: np.ndarray) -> np.ndarray:
@@ -136,21 +125,7 @@ def resampled_blocks(mono: np.ndarray, sr: int, block_s: float = 60.0) -> Iterat
 
 def speech_probabilities(mono: np.ndarray, sr: int, model: Any) -> np.ndarray:
     """Silero's speech probability per 32 ms window, one continuous model state over the whole signal."""
-    import torch
-
-    probs: list[float] = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # 32 ms windows are too small to share: more threads only wait (≈20x slower when busy)
-    try:
-        model.reset_states()
-        with torch.inference_mode():
-            for block in resampled_blocks(mono, sr):
-                block = np.pad(block, (0, -block.size % VAD_WINDOW))
-                for win in block.reshape(-1, VAD_WINDOW):
-                    probs.append(float(model(torch.from_numpy(win), VAD_RATE).item()))
-    finally:
-        torch.set_num_threads(threads)
-    return np.asarray(probs)
+    return model.probabilities(resampled_blocks(mono, sr))
 
 
 def spans_from_probabilities(probs: np.ndarray, duration: float, settings: SeparatorSettings,

@@ -37,4 +37,4 @@ def test_vad_on_silence_finds_nothing_and_unknown_language_is_und():
 
 def test_provenance_names_the_model_files():
     prov = VadRecognizer().provenance()
-    assert prov["backend"] == "vad" and prov["files"]["silero_vad.jit"] and prov["settings"]["text"] == "none"
+    assert prov["backend"] == "vad" and prov["files"]["silero_vad.onnx"] and prov["settings"]["text"] == "none"

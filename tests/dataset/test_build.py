@@ -84,7 +84,7 @@ def test_release_copied_card_written_nothing_left_behind(built):
     card = (built.out / "README.md").read_text()
     assert "| done | 3 |" in card and "| missing | 1 |" in card and "| failed | 1 |" in card
     assert "lssd build-dataset" in card and "--langs es,fr" in card and "not a translation" in card
-    assert "silero_vad.jit" in card  # the model hashes used
+    assert "silero_vad.onnx" in card  # the model hashes used
     leftovers = [p for p in built.out.rglob("*") if p.suffix == ".lock" or "lssd-tmp" in p.name]
     assert not leftovers and not (built.out / ".lssd-work").exists()
 

@@ -126,16 +126,8 @@ def test_provenance_names_the_model_and_settings(engine):
     prov = engine.provenance()
     assert prov["backend"] == "dsp"
     assert prov["library"].startswith("silero-vad ")
-    assert len(prov["files"]["silero_vad.jit"]) == 64
+    assert len(prov["files"]["silero_vad.onnx"]) == 64
     assert prov["settings"]["context_s"] == separation.SeparatorSettings().context_s
-
-
-def test_loading_the_vad_keeps_torch_threads():
-    import torch
-
-    before = torch.get_num_threads()
-    separation.load_vad()
-    assert torch.get_num_threads() == before
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 9, 16])
