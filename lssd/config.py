@@ -9,6 +9,7 @@ source language, subtitles embedded in the input) is not a setting: it lives on 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class DubConfig:
     seamless_mode: str = "t2st"  # "t2st" (text→speech, the paper's default) | "s2st" (speech→speech)
     vc_model: str = "knn-vc"
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
+    threads: int = 0  # segments worked on at once inside a per-language stage (0 = one per usable core)
     # alignment
     min_ratio: float = 0.7  # stretch ratio = placed duration / synthesised duration
     max_ratio: float = 1.5
@@ -67,10 +69,17 @@ class DubConfig:
             raise BadInputError(f"--device {self.device!r}: use auto, cpu, cuda or cuda:N")
         if not (0 < self.min_ratio <= 1 <= self.max_ratio and math.isfinite(self.max_ratio)):
             raise BadInputError(f"need 0 < --min-ratio ≤ 1 ≤ --max-ratio, got {self.min_ratio} and {self.max_ratio}")
+        if not (isinstance(self.threads, int) and self.threads >= 0):
+            raise BadInputError(f"--threads must be a whole number ≥ 0 (0 = one per core), got {self.threads}")
         for name in ("min_gap", "min_segment"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise BadInputError(f"{name} must be a finite number ≥ 0, got {value}")
+
+    @property
+    def worker_threads(self) -> int:
+        """Threads for per-segment work: ``threads``, or one per core this process may use."""
+        return self.threads or len(os.sched_getaffinity(0))
 
     @property
     def lang_codes(self) -> list[str]:

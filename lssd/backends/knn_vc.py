@@ -49,6 +49,10 @@ class KnnVcConverter:
         self.last_info: dict = {}
 
     def convert(self, speech: np.ndarray, reference: np.ndarray, sr: int) -> np.ndarray:
+        out, self.last_info = self.convert_with_info(speech, reference, sr)
+        return out
+
+    def convert_with_info(self, speech: np.ndarray, reference: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
         import torch
 
         from lssd.knnvc.matching import TOPK, knn_match
@@ -57,17 +61,16 @@ class KnnVcConverter:
         source = resample(np.asarray(speech, np.float32), sr, SAMPLE_RATE)
         target = resample(np.asarray(reference, np.float32), sr, SAMPLE_RATE)
         if min(source.size, target.size) < 2 * HOP:  # WavLM's first frame needs 400 samples
-            self.last_info = {"converted": False, "reason": "segment or reference under 40 ms",
-                              "reference_s": round(target.size / SAMPLE_RATE, 3)}
-            return np.asarray(speech, np.float32).copy()
+            return np.asarray(speech, np.float32).copy(), {
+                "converted": False, "reason": "segment or reference under 40 ms",
+                "reference_s": round(target.size / SAMPLE_RATE, 3)}
         with torch.inference_mode():
             query = layer_features(self.wavlm, torch.from_numpy(source))
             pool = layer_features(self.wavlm, torch.from_numpy(target))
             wav = self.vocoder(knn_match(query, pool)[None]).reshape(-1).float().cpu().numpy()
         out = _fit(resample(wav, self.vocoder.h.sampling_rate, sr), np.asarray(speech, np.float32))
-        self.last_info = {"converted": True, "reference_s": round(target.size / SAMPLE_RATE, 3),
-                          "matching_frames": int(pool.shape[0]), "k": min(TOPK, int(pool.shape[0]))}
-        return out
+        return out, {"converted": True, "reference_s": round(target.size / SAMPLE_RATE, 3),
+                     "matching_frames": int(pool.shape[0]), "k": min(TOPK, int(pool.shape[0]))}
 
     def provenance(self) -> dict:
         import torch

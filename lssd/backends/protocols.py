@@ -57,8 +57,14 @@ class Synthesizer(Engine, Protocol):
 
 class VoiceConverter(Engine, Protocol):
     min_reference_s: float  # seconds of the speaker the engine needs; the stage adds nearby speech up to this
-    last_info: dict  # statistics of the last ``convert`` call, recorded per segment ({} for none)
+    last_info: dict  # statistics of the last ``convert`` call ({} for none)
+    # optional ``thread_safe = True``: convert_with_info may run on several segments at once (no shared
+    # state, the GIL released while working); without it the stage converts one segment at a time
 
     def convert(self, speech: np.ndarray, reference: np.ndarray, sr: int) -> np.ndarray:
         """Mono ``speech`` → the same words in the voice of mono ``reference`` (original speaker), same length."""
+        ...
+
+    def convert_with_info(self, speech: np.ndarray, reference: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
+        """:meth:`convert` and its statistics (recorded per segment), without touching ``last_info``."""
         ...

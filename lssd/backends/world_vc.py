@@ -7,6 +7,7 @@ that leaves the dub's voice as synthesised.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -18,12 +19,13 @@ from lssd.config import DubConfig
 class WorldVoiceConverter:
     """VoiceConverter engine.
 
-    ``convert`` follows the protocol (array only) and leaves the per-call statistics in ``last_info``;
-    ``convert_with_info`` returns both, for stages that store them. Info keys: f0_source_hz,
+    ``convert_with_info`` returns the audio and its statistics (what the stage calls, from several threads
+    at once); ``convert`` returns the audio and leaves the statistics in ``last_info``. Info keys: f0_source_hz,
     f0_reference_hz, f0_output_hz, f0_std_ratio, warp, tilt_db_per_octave, gain_db, working_rate,
     f0_method, note (None, or why the speech was left unchanged).
     """
 
+    thread_safe = True  # no state but the lock-guarded reference cache; WORLD releases the GIL
     min_reference_s = 1.0  # F0 statistics of less speech are noisy: the stage adds nearby segments up to this
     max_voices = 256  # analysed references kept (a few KiB each): every span of a long clip, for every language
 
@@ -34,11 +36,10 @@ class WorldVoiceConverter:
         self.settings = settings or world_vc.VCSettings()
         self.last_info: dict = {}
         self._voices: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
 
     def convert_with_info(self, speech: Any, reference: Any, sr: int) -> tuple[Any, dict]:
-        out, info = self._vc.convert_voice(speech, self.voice(reference, sr), sr, self.settings)
-        self.last_info = info
-        return out, info
+        return self._vc.convert_voice(speech, self.voice(reference, sr), sr, self.settings)
 
     def voice(self, reference: Any, sr: int) -> Any:
         """The reference analysed once: every target language converts towards the same original span."""
@@ -46,16 +47,21 @@ class WorldVoiceConverter:
 
         ref = np.ascontiguousarray(reference)
         key = (hashlib.sha256(ref.tobytes()).hexdigest(), ref.dtype.str, ref.shape, sr)
-        if key in self._voices:
-            self._voices.move_to_end(key)
-        else:
-            self._voices[key] = self._vc.reference_voice(ref, sr, self.settings)
+        with self._lock:
+            voice = self._voices.get(key)
+            if voice is not None:
+                self._voices.move_to_end(key)
+                return voice
+        voice = self._vc.reference_voice(ref, sr, self.settings)  # outside the lock: two spans at once
+        with self._lock:
+            self._voices[key] = voice
             if len(self._voices) > self.max_voices:
                 self._voices.popitem(last=False)
-        return self._voices[key]
+        return voice
 
     def convert(self, speech: Any, reference: Any, sr: int) -> Any:
-        return self.convert_with_info(speech, reference, sr)[0]
+        out, self.last_info = self.convert_with_info(speech, reference, sr)
+        return out
 
     def provenance(self) -> dict:
         from importlib import metadata
@@ -73,9 +79,11 @@ class WorldVoiceConverter:
 class NoVoiceConversion:
     """Fallback engine: the dub keeps its synthetic voice."""
 
+    thread_safe = True
+    min_reference_s = 0.0
+
     def __init__(self) -> None:
         self.last_info: dict = {"note": "no voice conversion"}
-        self.min_reference_s = 0.0
 
     def convert_with_info(self, speech: Any, reference: Any, sr: int) -> tuple[Any, dict]:
         import numpy as np

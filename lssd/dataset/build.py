@@ -142,6 +142,16 @@ def _finished(out_dir: Path, row: dict[str, Any] | None, mode: str) -> bool:
     return output.exists() and (mode == MODE_SEPARATE or path_for(output).exists())
 
 
+def _worker_kwargs(opts: BuildOptions, workers: int) -> dict[str, Any]:
+    """Each worker's dub options: unless ``--threads`` was given, the cores of this machine shared out
+    among its workers (Ray workers, placed anywhere, take one thread each), so workers times threads
+    never oversubscribes the cores."""
+    kwargs = dict(opts.cfg_kwargs)
+    if not kwargs.get("threads"):
+        kwargs["threads"] = 1 if opts.engine == "ray" else max(1, len(os.sched_getaffinity(0)) // workers)
+    return kwargs
+
+
 def _note(manifest: Manifest, old: dict[str, Any] | None, row: dict[str, Any]) -> None:
     """Append a planner's row (missing, unreadable) unless the manifest already says the same."""
     if old is None or (old.get("status"), old.get("reason")) != (row["status"], row["reason"]):
@@ -150,8 +160,8 @@ def _note(manifest: Manifest, old: dict[str, Any] | None, row: dict[str, Any]) -
 
 def _run(opts: BuildOptions, cfg, out_dir: Path, todo: list[Job], members: dict, manifest: Manifest,
          counts: Counter, workers: int, console: Console) -> None:
-    specs = [WorkerSpec(str(out_dir), opts.langs, opts.cfg_kwargs, opts.mode, opts.keep_work, _env(cfg.device, i),
-                         opts.qc)
+    specs = [WorkerSpec(str(out_dir), opts.langs, _worker_kwargs(opts, workers), opts.mode, opts.keep_work,
+                        _env(cfg.device, i), opts.qc)
              for i in range(workers)]
     if opts.engine == "ray":
         from lssd.dataset.ray_pool import RayPool

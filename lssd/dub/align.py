@@ -164,13 +164,13 @@ def keep_pauses(out: np.ndarray, sr: int, seg: Segment) -> np.ndarray:
 def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
     cfg, sr = ctx.cfg, ctx.sr
     out_dir = ctx.workdir.reset(NAME, lang.iso3)
-    all_segments = ctx.transcript.segments
-    placements: list[Placement] = []
-    for seg in ctx.each(ctx.dubbed_segments()):
+    starts = sorted(s.start for s in ctx.transcript.segments)
+
+    def place(seg: Segment) -> Placement | None:
         audio = ctx.segment_audio(stages.SYNTHESIZE, lang, seg.id)
         if audio is None or audio.size == 0:
-            continue
-        following = [s.start for s in all_segments if s.start >= seg.end]
+            return None
+        following = [t for t in starts if t >= seg.end]
         limit = max(seg.end, min(following[0] if following else ctx.duration, ctx.duration) - cfg.min_gap)
         synth = audio.shape[-1] / sr
         ratio, placed, policy = plan((seg.start, seg.end), limit, synth, cfg.min_ratio, cfg.max_ratio)
@@ -184,11 +184,13 @@ def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
         out = keep_pauses(out, sr, seg)
         end = seg.start + out.shape[-1] / sr
         write_audio(out_dir / segment_file(seg.id), out, sr)
-        placements.append(Placement(
+        return Placement(
             id=seg.id, start=seg.start, end=round(end, 4), span_start=seg.start, span_end=seg.end,
             synth_duration=round(synth, 4), ratio=round(ratio, 4), policy=policy,
             borrowed_s=round(max(0.0, end - seg.end), 4), trimmed_s=round(trimmed, 4),
-        ))
+        )
+
+    placements = [p for p in ctx.map(place, ctx.dubbed_segments()) if p is not None]
     write_json(out_dir / ALIGNMENT, {"placements": [asdict(p) for p in placements]})
     counts = {p: sum(pl.policy == p for pl in placements) for p in ("fit", "short", "borrowed", "trimmed")}
     return {"backend": "rubberband", "label": "Rubber Band R3 time-stretch, bounded ratio",

@@ -157,6 +157,7 @@ def config_options(
     seamless_mode: SeamlessMode = typer.Option(SeamlessMode(default("seamless_mode")), help="t2st (text→speech) or s2st (speech→speech)."),
     vc_model: str = typer.Option(default("vc_model"), help="Neural voice-conversion catalog model."),
     device: str = typer.Option(default("device"), help="auto, cpu, cuda or cuda:N."),
+    threads: int = typer.Option(default("threads"), help="Segments worked on at once in per-language stages [default: 0 = one per core]."),
     allow_truncated: bool = typer.Option(default("allow_truncated"), help="Dub what decodes of a file cut short (refused by default)."),
 ) -> dict:
     """The dub options every dubbing command shares (``lssd dub``, the stage commands, ``lssd
@@ -170,7 +171,7 @@ def config_options(
         strict=strict, profile=profile.value, container=container.value, eq=eq.value,
         min_ratio=min_ratio, max_ratio=max_ratio, separator_model=separator_model, asr_model=asr_model,
         seamless_model=seamless_model, seamless_mode=seamless_mode.value, vc_model=vc_model, device=device,
-        allow_truncated=allow_truncated,
+        threads=threads, allow_truncated=allow_truncated,
     )
 
 

@@ -9,10 +9,12 @@ reads it both go through :meth:`ClipContext.path` with the names below.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -22,6 +24,9 @@ from lssd.dub.workdir import Workdir
 from lssd.languages import Language
 from lssd.media import SAMPLE_RATE, MediaInfo, open_wav, read_audio, read_json
 from lssd.segments import Transcript, Translation
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # artifact names, per stage directory
 MIX = "mix.wav"  # input
@@ -63,6 +68,31 @@ class ClipContext:
             yield item
             if self.progress is not None:
                 self.progress(i + 1, len(items))
+
+    def map(self, work: Callable[[T], R], items: Sequence[T], threads: int | None = None) -> list[R]:
+        """``work(item)`` for every item, results in the items' order, on up to ``threads`` threads
+        (default: the run's :attr:`DubConfig.worker_threads`); progress is reported as items finish.
+
+        For a stage's per-segment work, which reads its own inputs and writes its own files, so the
+        result does not depend on the thread count. The libraries doing the work (WORLD, NumPy, SciPy,
+        Rubber Band and espeak-ng as processes) release the GIL, so two cores do two segments at once.
+        On an error, the items not started are cancelled and the first error (in items' order) is raised."""
+        items = list(items)
+        n = min(threads or self.cfg.worker_threads, len(items))
+        if n <= 1:
+            return [work(item) for item in self.each(items)]
+        with ThreadPoolExecutor(n, thread_name_prefix="lssd-segment") as pool:
+            futures = [pool.submit(work, item) for item in items]
+            try:
+                for done, future in enumerate(as_completed(futures), 1):
+                    if future.exception() is not None:
+                        break
+                    if self.progress is not None:
+                        self.progress(done, len(items))
+            finally:
+                for future in futures:
+                    future.cancel()
+            return [future.result() for future in futures]
 
     def warn(self, message: str) -> None:
         if message not in self.notices:

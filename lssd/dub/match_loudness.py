@@ -42,8 +42,8 @@ def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
     out_dir = ctx.workdir.reset(NAME, lang.iso3)
     whole = _all_speech(ctx)
     whole_lufs = integrated_loudness(whole, ctx.sr)
-    records = {}
-    for p in ctx.each(ctx.alignment(lang)["placements"]):
+
+    def match(p: dict) -> dict:
         speech = ctx.segment_audio(stages.VOICE_CONVERT, lang, p["id"])
         local = ctx.original_speech(p["span_start"], p["span_end"])
         local_lufs = integrated_loudness(local, ctx.sr)
@@ -54,10 +54,13 @@ def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
         else:
             out, before, after = match_loudness(shaped, ctx.sr, target)
         write_audio(out_dir / segment_file(p["id"]), out, ctx.sr)
-        records[str(p["id"])] = {
+        return {
             "target_lufs": _r(target), "before_lufs": _r(before), "after_lufs": _r(after),
             "reference": "segment" if reference is local else "all speech", "eq_gains_db": gains,
         }
+
+    placements = ctx.alignment(lang)["placements"]
+    records = {str(p["id"]): record for p, record in zip(placements, ctx.map(match, placements), strict=True)}
     write_json(out_dir / LOUDNESS, {"speech_lufs": _r(whole_lufs), "segments": records})
     return {"backend": f"pyloudnorm + {ctx.cfg.eq} EQ", "label": "BS.1770 loudness and long-term spectrum matching",
             "provenance": {"pyloudnorm": _version("pyloudnorm"), "eq": ctx.cfg.eq}}

@@ -24,15 +24,19 @@ def choose(ctx: ClipContext, lang: Language) -> registry.Selection:
 def run(ctx: ClipContext, lang: Language, selection: registry.Selection) -> dict:
     engine = registry.engine(selection.backend, ctx.backend_cfg())
     out_dir = ctx.workdir.reset(NAME, lang.iso3)
-    details = {}
-    for p in ctx.each(ctx.alignment(lang)["placements"]):
+
+    def convert(p: dict) -> dict:
         speech = ctx.segment_audio(stages.ALIGN, lang, p["id"])
         reference = _reference(ctx, p, engine.min_reference_s)
-        converted = np.asarray(engine.convert(speech, reference, ctx.sr), dtype=np.float32)
+        converted, info = engine.convert_with_info(speech, reference, ctx.sr)
         # placement bookkeeping relies on unchanged length
-        write_audio(out_dir / segment_file(p["id"]), pad_or_trim(converted, speech.shape[-1]), ctx.sr)
-        if engine.last_info:
-            details[p["id"]] = engine.last_info
+        converted = pad_or_trim(np.asarray(converted, dtype=np.float32), speech.shape[-1])
+        write_audio(out_dir / segment_file(p["id"]), converted, ctx.sr)
+        return info
+
+    placements = ctx.alignment(lang)["placements"]
+    infos = ctx.map(convert, placements, threads=None if getattr(engine, "thread_safe", False) else 1)
+    details = {p["id"]: info for p, info in zip(placements, infos, strict=True) if info}
     write_json(out_dir / CONVERSION, {"segments": {str(k): v for k, v in details.items()}})
     return {"backend": selection.backend.name, "label": selection.backend.label, "provenance": engine.provenance()}
 
