@@ -297,23 +297,35 @@ def open_wav(path: Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     return np.memmap(path, dtype="<f4", mode="r", offset=offset, shape=(frames, channels)).T
 
 
-def array_blocks(audio: np.ndarray, block: int = BLOCK) -> Iterator[np.ndarray]:
-    """(channels, n) or (n,) audio in pieces of at most ``block`` samples along the last axis, in order.
-
-    For a whole track from :func:`open_wav` each piece is read from its file, not through the map, so a
-    whole pass leaves none of the file resident in this process (a map keeps every page it touched)."""
-    n = audio.shape[-1]
+def _mapped_track(audio: np.ndarray) -> np.memmap | None:
+    """The file map behind a whole (channels, n) track from :func:`open_wav`, else None."""
     mapped = audio.base if isinstance(audio, np.memmap) else None
     if isinstance(mapped, np.memmap) and mapped.filename and audio.ndim == 2 and audio.shape == mapped.shape[::-1]:
-        channels = mapped.shape[1]
-        with open(mapped.filename, "rb") as f:
-            for a in range(0, n, block):
-                f.seek(mapped.offset + a * channels * 4)
-                count = min(block, n - a) * channels
-                yield np.fromfile(f, dtype="<f4", count=count).reshape(-1, channels).T
-        return
+        return mapped
+    return None
+
+
+def read_span(audio: np.ndarray, a: int, b: int) -> np.ndarray:
+    """``audio[..., a:b]`` (clipped to the signal) as an array in memory. From a whole track of
+    :func:`open_wav` the samples are read from its file, not through the map: a map keeps every page it
+    touched resident, so passes over a long track would otherwise grow the process by the track's size."""
+    n = audio.shape[-1]
+    a, b = max(0, min(a, n)), max(0, min(b, n))
+    mapped = _mapped_track(audio)
+    if mapped is None:
+        return np.asarray(audio[..., a:b])
+    channels = mapped.shape[1]
+    with open(mapped.filename, "rb") as f:
+        f.seek(mapped.offset + a * channels * 4)
+        return np.fromfile(f, dtype="<f4", count=max(b - a, 0) * channels).reshape(-1, channels).T
+
+
+def array_blocks(audio: np.ndarray, block: int = BLOCK) -> Iterator[np.ndarray]:
+    """(channels, n) or (n,) audio in pieces of at most ``block`` samples along the last axis, in order
+    (a whole track from :func:`open_wav` read from its file: :func:`read_span`)."""
+    n = audio.shape[-1]
     for a in range(0, n, block):
-        yield audio[..., a : a + block]
+        yield read_span(audio, a, a + block)
 
 
 def _float_wav_layout(path: Path) -> tuple[int, int, int] | None:

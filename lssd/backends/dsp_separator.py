@@ -37,10 +37,12 @@ class DspSeparator:
         neither is ever whole in memory; the same samples as :meth:`separate`."""
         import numpy as np
 
+        from lssd.media import read_span
+
         x = self._sep.as_channels(mix)
         spans = self._sep.detect_speech(x, sr, self._vad, self.settings)
         for start, stop, vocals in self._sep.separate_blocks(x, sr, spans, self.settings):
-            part = np.asarray(x[:, start:stop], dtype=np.float32)
+            part = np.asarray(read_span(x, start, stop), dtype=np.float32)
             vocals = np.zeros_like(part) if vocals is None else vocals
             write_vocals(vocals)
             write_background(part - vocals)

@@ -41,6 +41,7 @@ import numpy as np
 from scipy.ndimage import minimum_filter1d, uniform_filter, uniform_filter1d
 
 from lssd.errors import BadInputError
+from lssd.media import array_blocks, read_span
 
 VAD_RATE = 16_000  # Silero VAD runs at 16 kHz ...
 VAD_WINDOW = 512  # ... on windows of 32 ms
@@ -81,14 +82,15 @@ def load_vad() -> Any:
 
 
 def as_channels(mix: np.ndarray) -> np.ndarray:
-    """(n,) or (channels, n) → float32 (channels, n); anything else is a user error."""
-    x = np.asarray(mix, dtype=np.float32)
+    """(n,) or (channels, n) → float32 (channels, n); anything else is a user error. A whole work track
+    (a map from :func:`lssd.media.open_wav`) stays a map, read a block at a time."""
+    x = mix if isinstance(mix, np.memmap) and mix.dtype == np.float32 else np.asarray(mix, dtype=np.float32)
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2 or x.shape[0] > MAX_CHANNELS:  # many "channels" = a (samples, channels) array
         raise BadInputError(f"audio must be (channels, samples), got shape {np.shape(mix)}")
     step = 1 << 20  # checked a block at a time: a memory-mapped hour of audio is never read whole
-    if not all(np.all(np.isfinite(x[:, a:a + step])) for a in range(0, x.shape[1], step)):
+    if not all(np.all(np.isfinite(block)) for block in array_blocks(x, step)):
         raise BadInputError("audio contains NaN or infinite samples")
     return x
 
@@ -96,7 +98,8 @@ def as_channels(mix: np.ndarray) -> np.ndarray:
 def _mono(x: np.ndarray, a: int, b: int) -> np.ndarray:
     """Samples a..b of a mono (n,) or (channels, n) signal, mixed down (the same values as mixing the
     whole signal down first, without holding it)."""
-    return x[a:b] if x.ndim == 1 else x[:, a:b].mean(axis=0)
+    part = read_span(x, a, b)
+    return part if part.ndim == 1 else part.mean(axis=0)
 
 
 # ---------------------------------------------------------------------------------------------- VAD
@@ -230,7 +233,7 @@ def _slice_padded(x: np.ndarray, a: int, b: int) -> np.ndarray:
     out = np.zeros((x.shape[0], b - a), dtype=np.float32)
     lo, hi = max(a, 0), min(b, x.shape[1])
     if hi > lo:
-        out[:, lo - a:hi - a] = x[:, lo:hi]
+        out[:, lo - a:hi - a] = read_span(x, lo, hi)
     return out
 
 

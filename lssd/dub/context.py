@@ -22,7 +22,7 @@ from lssd import stages
 from lssd.config import DubConfig
 from lssd.dub.workdir import Workdir
 from lssd.languages import Language
-from lssd.media import SAMPLE_RATE, MediaInfo, open_wav, read_audio, read_json
+from lssd.media import SAMPLE_RATE, MediaInfo, open_wav, read_audio, read_json, read_span
 from lssd.segments import Transcript, Translation
 
 T = TypeVar("T")
@@ -170,4 +170,4 @@ class ClipContext:
 
     def original_speech(self, start: float, end: float) -> np.ndarray:
         a, b = int(round(start * self.sr)), int(round(end * self.sr))
-        return self.vocals[:, max(a, 0) : max(b, 0)].mean(axis=0)  # as vocals_mono's slice, reading only it
+        return read_span(self.vocals, a, b).mean(axis=0)  # as vocals_mono's slice, reading only it

@@ -119,3 +119,34 @@ def test_mono_16k_in_blocks_is_the_one_shot_resample(tmp_path, monkeypatch):
     assert not any(isinstance(b, np.memmap) or isinstance(b.base, np.memmap) for b in blocks)
     assert np.array_equal(np.concatenate(blocks, axis=1), audio)
     assert np.array_equal(vad.to_mono16k(audio[0], SAMPLE_RATE), resample(audio[0], SAMPLE_RATE, vad.VAD_SR))
+
+
+def _mapped_rss_kib(path) -> int:
+    """Resident KiB of this process's mappings of ``path`` (/proc/self/smaps)."""
+    total, inside = 0, False
+    for line in open("/proc/self/smaps"):
+        if line[:1].isalnum() and "-" in line.split()[0]:
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+def test_passes_over_a_mapped_track_leave_none_of_it_resident(tmp_path):
+    """The dsp separator's VAD, finiteness check and blocks, and the clip's original-speech reads, go
+    through the file: a map keeps every page it touched, which for an hour of stereo is 1.4 GB."""
+    from lssd.backends.dsp_separator import DspSeparator
+
+    rng = np.random.default_rng(3)
+    audio = (rng.standard_normal((2, 40 * SAMPLE_RATE)) * 0.05).astype(np.float32)
+    path = tmp_path / "mix.wav"
+    write_audio(path, audio)
+    mapped = open_wav(path)
+    assert np.array_equal(media.read_span(mapped, -5, 100), audio[:, :100])  # clipped like a slice
+    assert np.array_equal(media.read_span(mapped, SAMPLE_RATE, 2 * SAMPLE_RATE), audio[:, SAMPLE_RATE:2 * SAMPLE_RATE])
+    got = []
+    DspSeparator().separate_to(mapped, SAMPLE_RATE, got.append, lambda block: None)
+    assert sum(b.shape[1] for b in got) == audio.shape[1]
+    assert _mapped_rss_kib(path) < 1024  # of 15 000 KiB: nothing but the header page
+    np.asarray(mapped[:, :]).sum()  # the check can fail: reading through the map makes it resident
+    assert _mapped_rss_kib(path) > 10_000
