@@ -32,7 +32,8 @@ def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
     return float(10 * np.log10((np.dot(target, target) + _EPS) / (np.dot(noise, noise) + _EPS)))
 
 
-def _span_mask(n: int, spans: list[tuple[float, float]], sr: int, tolerance: float) -> np.ndarray:
+def span_mask(n: int, spans: list[tuple[float, float]], sr: int, tolerance: float) -> np.ndarray:
+    """True for the samples of an ``n``-sample signal inside ``spans`` (seconds), each widened by ``tolerance``."""
     mask = np.zeros(n, dtype=bool)
     for start, end in spans:
         a = max(0, int(np.floor((start - tolerance) * sr)))
@@ -52,7 +53,7 @@ def energy_inside(signal: np.ndarray, spans: list[tuple[float, float]], sr: int,
     total = power.sum()
     if total <= 0:
         return 1.0
-    return float(power[_span_mask(power.size, spans, sr, tolerance)].sum() / total)
+    return float(power[span_mask(power.size, spans, sr, tolerance)].sum() / total)
 
 
 def energy_outside(signal: np.ndarray, spans: list[tuple[float, float]], sr: int, tolerance: float = 0.0) -> float:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lssd.dsp.metrics import _span_mask, median_f0
+from lssd.dsp.metrics import span_mask, median_f0
 from lssd.qc.thresholds import CHEAP, MODEL
 
 SR = 16_000  # analysis rate of everything but loudness and true peak
@@ -62,7 +62,7 @@ def sync_offset(dub: np.ndarray, orig: np.ndarray, sr: int, speech: list[Span],
     from scipy.signal import fftconvolve
 
     n = min(dub.shape[-1], orig.shape[-1], int(SYNC_SPAN_S * sr))
-    quiet = ~_span_mask(n, speech, sr, TOLERANCE_S)
+    quiet = ~span_mask(n, speech, sr, TOLERANCE_S)
     d = np.asarray(dub, dtype=np.float64).reshape(-1, dub.shape[-1]).mean(axis=0)[:n] * quiet
     o = np.asarray(orig, dtype=np.float64).reshape(-1, orig.shape[-1]).mean(axis=0)[:n] * quiet
     if np.sum(d**2) <= _EPS or np.sum(o**2) <= _EPS:
@@ -86,7 +86,7 @@ def shift(audio: np.ndarray, lag: int) -> np.ndarray:
 
 
 def _mask(n: int, spans: list[Span], tolerance: float = 0.0) -> np.ndarray:
-    return _span_mask(n, spans, SR, tolerance)
+    return span_mask(n, spans, SR, tolerance)
 
 
 def _db(ratio: float) -> float:
@@ -158,7 +158,7 @@ def loudness(dub: Track, orig: Track) -> tuple[float | None, float]:
     from lssd.dsp.loudness import integrated_loudness, true_peak_db
 
     n = min(dub.audio.shape[1], orig.audio.shape[1])
-    mask = _span_mask(n, orig.spans, dub.sr, 0.0)
+    mask = span_mask(n, orig.spans, dub.sr, 0.0)
     peak = true_peak_db(dub.audio)
     if mask.sum() < 0.4 * dub.sr:
         return None, peak
