@@ -14,7 +14,7 @@ import numpy as np
 from lssd import stages
 from lssd.backends.protocols import TranslationResult
 from lssd.backends.registry import Backend, register
-from lssd.backends.vad import hug, speech_spans, to_mono16k
+from lssd.backends.vad import hug, track_speech_spans
 from lssd.config import DubConfig
 from lssd.segments import KIND_SUBTITLES, Segment, Transcript
 from lssd.errors import BadInputError
@@ -46,7 +46,7 @@ class SubtitleRecognizer:
 
     def transcribe(self, vocals: np.ndarray, sr: int, language: str | None) -> Transcript:
         cues = spoken_cues(self.path)
-        spans = speech_spans(to_mono16k(vocals, sr)) if np.asarray(vocals).size else []
+        spans = track_speech_spans(vocals, sr) if np.asarray(vocals).size else []
         segments = []
         for cue in cues:
             start, end = hug(cue.start, cue.end, spans)

@@ -8,6 +8,7 @@ times swallow pauses, subtitle cues linger), because dubbed speech has to land i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib.metadata import version
 
 import numpy as np
@@ -28,24 +29,28 @@ MIN_PIECE = 0.08  # seconds: overlaps shorter than this are timing jitter, not s
 Span = tuple[float, float]
 
 
-def to_mono16k(audio: np.ndarray, sr: int) -> np.ndarray:
-    """(channels, n) or (n,) at ``sr`` → mono float32 at 16 kHz, what both Silero and Whisper want.
-
-    Mixed down and resampled block by block (soxr streaming gives the samples of a one-shot ``soxr_hq``
-    resample), so a long memory-mapped track is never whole in memory at its own rate."""
+def mono16k_blocks(audio: np.ndarray, sr: int) -> Iterator[np.ndarray]:
+    """(channels, n) or (n,) at ``sr`` → consecutive blocks of mono float32 at 16 kHz, what both Silero and
+    Whisper want. Mixed down and resampled block by block (soxr streaming gives the samples of a one-shot
+    ``soxr_hq`` resample), so a long memory-mapped track is never whole in memory."""
     if not isinstance(audio, np.memmap):  # a mapped work track is read from its file block by block
         audio = np.asarray(audio, dtype=np.float32)
     n = audio.shape[-1]
     if sr == VAD_SR:
-        return np.ascontiguousarray(audio.mean(axis=0) if audio.ndim == 2 else audio, dtype=np.float32)
+        for block in array_blocks(audio, BLOCK):
+            yield np.ascontiguousarray(block.mean(axis=0) if block.ndim == 2 else block, dtype=np.float32)
+        return
     import soxr
 
     stream = soxr.ResampleStream(sr, VAD_SR, 1, dtype="float32", quality="HQ")
-    parts = [np.zeros(0, dtype=np.float32)]
     for a, block in zip(range(0, n, BLOCK), array_blocks(audio, BLOCK)):
         mono = block.mean(axis=0) if block.ndim == 2 else block
-        parts.append(stream.resample_chunk(np.ascontiguousarray(mono), last=a + BLOCK >= n))
-    return np.concatenate(parts)
+        yield stream.resample_chunk(np.ascontiguousarray(mono), last=a + BLOCK >= n)
+
+
+def to_mono16k(audio: np.ndarray, sr: int) -> np.ndarray:
+    """The whole of :func:`mono16k_blocks` as one array (Whisper takes the whole signal)."""
+    return np.concatenate([np.zeros(0, dtype=np.float32), *mono16k_blocks(audio, sr)])
 
 
 def speech_spans(audio16k: np.ndarray, min_silence: float = 0.1, max_speech: float = float("inf")) -> list[Span]:
@@ -53,9 +58,28 @@ def speech_spans(audio16k: np.ndarray, min_silence: float = 0.1, max_speech: flo
     ``min_silence`` are bridged."""
     if audio16k.size < VAD_SR // 10:
         return []
-    probs = silero.load().probabilities([audio16k])
-    stamps = silero.speech_timestamps(probs, audio16k.size, min_silence_s=min_silence, max_speech_s=max_speech)
-    duration = audio16k.size / VAD_SR
+    return _spans(silero.load().probabilities([audio16k]), audio16k.size, min_silence, max_speech)
+
+
+def track_speech_spans(audio: np.ndarray, sr: int, min_silence: float = 0.1,
+                       max_speech: float = float("inf")) -> list[Span]:
+    """:func:`speech_spans` of ``to_mono16k(audio, sr)``, streamed: the track is never whole at 16 kHz
+    either (230 MB an hour), for callers that need only the spans."""
+    sizes: list[int] = []
+
+    def counted() -> Iterator[np.ndarray]:
+        for block in mono16k_blocks(audio, sr):
+            sizes.append(block.size)
+            yield block
+
+    probs = silero.load().probabilities(counted())
+    n = sum(sizes)
+    return [] if n < VAD_SR // 10 else _spans(probs, n, min_silence, max_speech)
+
+
+def _spans(probs: np.ndarray, n: int, min_silence: float, max_speech: float) -> list[Span]:
+    stamps = silero.speech_timestamps(probs, n, min_silence_s=min_silence, max_speech_s=max_speech)
+    duration = n / VAD_SR
     return [(max(round(a / VAD_SR, 1), 0.0), min(round(b / VAD_SR, 1), duration)) for a, b in stamps]
 
 
@@ -84,7 +108,7 @@ class VadRecognizer:
     """Segments with timing only; ``language`` is what the user said the speech is, else ``und``."""
 
     def transcribe(self, vocals: np.ndarray, sr: int, language: str | None) -> Transcript:
-        spans = merge(speech_spans(to_mono16k(vocals, sr), max_speech=MAX_SEGMENT))
+        spans = merge(track_speech_spans(vocals, sr, max_speech=MAX_SEGMENT))
         segments = [Segment(i, round(a, 3), round(b, 3)) for i, (a, b) in enumerate(spans)]
         return Transcript(language=_iso3(language), segments=segments, backend="vad")
 

@@ -12,6 +12,7 @@ of the 0.5 threshold), and :func:`speech_timestamps` returns what silero-vad's
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import chain
 from functools import cache
 from pathlib import Path
 
@@ -39,19 +40,26 @@ class SileroVad:
         self.session = onnxruntime.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
     def probabilities(self, blocks: Iterable[np.ndarray]) -> np.ndarray:
-        """Speech probability per 32 ms window of mono 16 kHz audio given in consecutive blocks (each a
-        whole number of windows except the last, which is zero-padded), one model state over all of them."""
+        """Speech probability per 32 ms window of mono 16 kHz audio given in consecutive blocks of any
+        length (the last window is zero-padded), one model state over all of them."""
         state = np.zeros((2, 1, 128), dtype=np.float32)
         context = np.zeros((1, CONTEXT), dtype=np.float32)
         rate = np.array(RATE, dtype=np.int64)
         out: list[float] = []
-        for block in blocks:
-            block = np.asarray(block, dtype=np.float32)
-            block = np.pad(block, (0, -block.size % WINDOW))
-            for window in block.reshape(-1, WINDOW):
-                x = np.concatenate([context, window[None, :]], axis=1)
-                prob, state = self.session.run(None, {"input": x, "state": state, "sr": rate})
-                context = x[:, -CONTEXT:]
+        rest = np.zeros(0, dtype=np.float32)  # samples short of a whole window, carried to the next block
+        for block in chain(blocks, [None]):  # None: the end
+            if block is None:
+                if not rest.size:
+                    break
+                x = np.pad(rest, (0, -rest.size % WINDOW))
+            else:
+                x = np.concatenate([rest, np.asarray(block, dtype=np.float32).ravel()])
+            whole = x.size - x.size % WINDOW
+            x, rest = x[:whole], x[whole:]
+            for window in x.reshape(-1, WINDOW):
+                inp = np.concatenate([context, window[None, :]], axis=1)
+                prob, state = self.session.run(None, {"input": inp, "state": state, "sr": rate})
+                context = inp[:, -CONTEXT:]
                 out.append(float(prob[0, 0]))
         return np.asarray(out, dtype=np.float64)
 

@@ -96,3 +96,17 @@ def test_resampled_input_gives_the_same_spans_as_native_16k(speech16k):
 
     at48 = resample(speech16k, 16_000, 48_000)
     assert vad.speech_spans(vad.to_mono16k(at48, 48_000)) == vad.speech_spans(speech16k)
+
+
+def test_streamed_spans_of_a_track_are_the_whole_signals(speech16k, tmp_path, monkeypatch):
+    """track_speech_spans never builds the 16 kHz signal, and finds what speech_spans finds on it."""
+    from lssd.backends import vad
+    from lssd.media import open_wav, write_audio
+
+    stereo = np.stack([resample(speech16k, 16_000, 48_000)] * 2)
+    write_audio(tmp_path / "v.wav", stereo, 48_000)
+    mapped = open_wav(tmp_path / "v.wav", 48_000)
+    monkeypatch.setattr(vad, "BLOCK", 48_000 + 17)  # many blocks, none a whole number of windows
+    whole = vad.speech_spans(vad.to_mono16k(mapped, 48_000), max_speech=1.5)
+    assert len(whole) >= 2
+    assert vad.track_speech_spans(mapped, 48_000, max_speech=1.5) == whole
