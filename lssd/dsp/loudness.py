@@ -13,6 +13,7 @@ removed — same length, no latency. Apply the EQ first, then the loudness match
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,38 @@ def integrated_loudness(x: np.ndarray, sr: int) -> float | None:
     if n < block:
         data = np.tile(data, (-(-block // n), 1))
     value = pyloudnorm.Meter(sr).integrated_loudness(data)
+    return float(value) if np.isfinite(value) and value > ABSOLUTE_GATE_LUFS else None
+
+
+def pieces_loudness(pieces: Iterable[np.ndarray], sr: int) -> float | None:
+    """Integrated loudness (LUFS) of several mono clips taken as one programme, one clip in memory at a time:
+    BS.1770's gating applied to the 400 ms blocks of every clip together (each clip's blocks measured by
+    pyloudnorm; clips under one block looped as in :func:`integrated_loudness`). Blocks never straddle two
+    clips, as they would in a concatenation, where the join is not part of either. None when no block is
+    above the absolute gate."""
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(sr)
+    powers = []
+    for piece in pieces:
+        data = _frames(piece)
+        n = data.shape[0]
+        if n < MIN_CLIP_S * sr or not np.all(np.isfinite(data)) or not np.any(data):
+            continue
+        block = int(np.ceil(BLOCK_S * sr)) + 1
+        if n < block:
+            data = np.tile(data, (-(-block // n), 1))
+        meter.integrated_loudness(data)  # fills meter.blockwise_loudness, -0.691 + 10 log10(mean square)
+        powers.append(10 ** ((np.asarray(meter.blockwise_loudness, dtype=np.float64) + 0.691) / 10))
+    z = np.concatenate(powers) if powers else np.zeros(0)
+    with np.errstate(divide="ignore"):
+        level = -0.691 + 10 * np.log10(z)
+    gated = z[level >= ABSOLUTE_GATE_LUFS]
+    if not gated.size:
+        return None
+    relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
+    gated = z[(level > relative) & (level > ABSOLUTE_GATE_LUFS)]
+    value = -0.691 + 10 * np.log10(gated.mean()) if gated.size else float("-inf")
     return float(value) if np.isfinite(value) and value > ABSOLUTE_GATE_LUFS else None
 
 
@@ -199,21 +232,28 @@ def eq_fft_size(sr: int) -> int:
 
 def long_term_spectrum(x: np.ndarray, sr: int, block_s: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
     """(frequencies Hz, power spectral density averaged over time and channels): Welch, block by block."""
+    return pieces_spectrum([x], sr, block_s)
+
+
+def pieces_spectrum(pieces: Iterable[np.ndarray], sr: int, block_s: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`long_term_spectrum` of several clips together, one in memory at a time: the Welch spectra of
+    every clip's blocks, weighted by their lengths."""
     from scipy.signal import welch
 
-    a = np.atleast_2d(np.asarray(x, dtype=np.float64))
     n_fft = eq_fft_size(sr)
     freqs = np.fft.rfftfreq(n_fft, 1 / sr)
     total = np.zeros(freqs.size)
     weight = 0
     step = max(n_fft, int(block_s * sr))
-    for start in range(0, a.shape[1], step):
-        block = a[:, start:start + step]
-        if block.shape[1] < n_fft:  # zero padding lowers the level, not the shape
-            block = np.pad(block, ((0, 0), (0, n_fft - block.shape[1])))
-        _, psd = welch(block, fs=sr, nperseg=n_fft, axis=-1)
-        total += psd.mean(axis=0) * block.shape[1]
-        weight += block.shape[1]
+    for piece in pieces:
+        a = np.atleast_2d(np.asarray(piece, dtype=np.float64))
+        for start in range(0, a.shape[1], step):
+            block = a[:, start:start + step]
+            if block.shape[1] < n_fft:  # zero padding lowers the level, not the shape
+                block = np.pad(block, ((0, 0), (0, n_fft - block.shape[1])))
+            _, psd = welch(block, fs=sr, nperseg=n_fft, axis=-1)
+            total += psd.mean(axis=0) * block.shape[1]
+            weight += block.shape[1]
     return freqs, total / max(weight, 1)
 
 
@@ -242,16 +282,19 @@ def _octave_fraction(smoothing: str) -> float:
     return 1 / value
 
 
-def eq_curve(x: np.ndarray, reference: np.ndarray, sr: int, max_db: float = 12.0, smoothing: str = "1/3 octave",
+Spectrum = tuple[np.ndarray, np.ndarray]  # (frequencies Hz, power): what long_term_spectrum returns
+
+
+def eq_curve(x: np.ndarray, reference: np.ndarray | Spectrum, sr: int, max_db: float = 12.0, smoothing: str = "1/3 octave",
              fmin: float = 40.0, fmax: float = 16000.0) -> tuple[np.ndarray, np.ndarray]:
     """(frequencies, gain dB per bin) that moves ``x``'s long-term spectrum towards ``reference``'s.
 
-    Level-neutral over [fmin, fmax] (both spectra normalised to the same power there), bounded to
+    ``reference`` is audio, or its :func:`long_term_spectrum` already measured. Level-neutral over [fmin, fmax] (both spectra normalised to the same power there), bounded to
     ±``max_db``, 0 dB outside the band, never a boost where the dub is ``EMPTY_BAND_DB`` below its peak.
     """
     fraction = _octave_fraction(smoothing)
     freqs, px = long_term_spectrum(x, sr)
-    _, pr = long_term_spectrum(reference, sr)
+    _, pr = reference if isinstance(reference, tuple) else long_term_spectrum(reference, sr)
     band = (freqs >= fmin) & (freqs <= min(fmax, 0.95 * sr / 2))
     sx, sref = smooth_fractional_octave(freqs, px, fraction), smooth_fractional_octave(freqs, pr, fraction)
     gains = np.zeros(freqs.size)
@@ -284,7 +327,7 @@ def _band_report(freqs: np.ndarray, gains_db: np.ndarray, sr: int) -> dict[float
     return {float(f): round(float(g), 2) for f, g in zip(centres, np.interp(centres, freqs, gains_db))}
 
 
-def eq_match(x: np.ndarray, reference: np.ndarray, sr: int, max_db: float = 12.0, smoothing: str = "1/3 octave"
+def eq_match(x: np.ndarray, reference: np.ndarray | Spectrum, sr: int, max_db: float = 12.0, smoothing: str = "1/3 octave"
              ) -> tuple[np.ndarray, dict[float, float]]:
     """(``x`` equalised towards ``reference``'s long-term spectrum, {1/3-octave centre Hz: gain dB}).
 

@@ -127,3 +127,31 @@ def test_matchering_is_optional(speech):
     else:
         y = matchering_eq.matchering_match(speech, speech[::-1].copy(), SR)
         assert y.shape == speech.shape
+
+
+def test_pieces_loudness_and_spectrum_are_the_one_clip_measures(speech, reference):
+    """Measured piece by piece (one clip in memory at a time), one piece gives exactly the one-clip figures;
+    several pieces give the programme's loudness without the joins of a concatenation."""
+    assert loudness.pieces_loudness([speech], SR) == pytest.approx(loudness.integrated_loudness(speech, SR), abs=1e-6)
+    short = speech[: int(0.3 * SR)]  # under one gating block: looped, as the one-clip meter does
+    assert loudness.pieces_loudness([short], SR) == pytest.approx(loudness.integrated_loudness(short, SR), abs=1e-6)
+    assert loudness.pieces_loudness([np.zeros(SR, np.float32)], SR) is None
+    quiet = (reference * 0.25).astype(np.float32)  # 12 dB down
+    joined = loudness.integrated_loudness(np.concatenate([speech, quiet]), SR)
+    together = loudness.pieces_loudness([speech, quiet], SR)
+    assert abs(together - joined) < 0.3  # the three blocks across the join of two short clips differ
+    assert loudness.pieces_loudness([speech], SR) - together > 0.5  # the quiet piece counts
+    freqs, psd = loudness.long_term_spectrum(speech, SR)
+    f2, p2 = loudness.pieces_spectrum([speech], SR)
+    assert np.array_equal(freqs, f2) and np.allclose(psd, p2, rtol=1e-12)
+    half = speech.size // 2
+    _, p3 = loudness.pieces_spectrum([speech[:half], speech[half:]], SR)
+    band = (freqs > 100) & (freqs < 8000)
+    smooth = [loudness.smooth_fractional_octave(freqs, p, 3)[band] for p in (p3, psd)]
+    assert np.abs(10 * np.log10(smooth[0] / smooth[1])).max() < 1.0  # 1/3 octave, as the EQ sees them
+
+
+def test_eq_takes_a_measured_reference_spectrum(speech, reference):
+    y1, g1 = loudness.eq_match(speech, reference, SR)
+    y2, g2 = loudness.eq_match(speech, loudness.long_term_spectrum(reference, SR), SR)
+    assert np.array_equal(y1, y2) and g1 == g2 and any(g1.values())
