@@ -22,6 +22,13 @@ EQ_MODES = ("builtin", "matchering", "none")
 SEAMLESS_MODES = ("t2st", "s2st")
 
 
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity where the OS has one (Linux; a SLURM or taskset
+    limit), else the machine's count."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class DubConfig:
     langs: tuple[Language, ...]
@@ -79,7 +86,7 @@ class DubConfig:
     @property
     def worker_threads(self) -> int:
         """Threads for per-segment work: ``threads``, or one per core this process may use."""
-        return self.threads or len(os.sched_getaffinity(0))
+        return self.threads or usable_cores()
 
     @property
     def lang_codes(self) -> list[str]:

@@ -306,9 +306,10 @@ def _mapped_track(audio: np.ndarray) -> np.memmap | None:
 
 
 def read_span(audio: np.ndarray, a: int, b: int) -> np.ndarray:
-    """``audio[..., a:b]`` (clipped to the signal) as an array in memory. From a whole track of
-    :func:`open_wav` the samples are read from its file, not through the map: a map keeps every page it
-    touched resident, so passes over a long track would otherwise grow the process by the track's size."""
+    """``audio[..., a:b]`` clipped to the signal (a negative index is 0, not counted from the end), as an
+    array in memory. From a whole track of :func:`open_wav` the samples are read from its file, not through
+    the map: a map keeps every page it touched resident, so passes over a long track would otherwise grow
+    the process by the track's size."""
     n = audio.shape[-1]
     a, b = max(0, min(a, n)), max(0, min(b, n))
     mapped = _mapped_track(audio)

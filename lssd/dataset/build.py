@@ -27,6 +27,7 @@ from lssd.dataset import card, clips
 from lssd.dataset.manifest import FINISHED, Manifest
 from lssd.dataset.pool import Crash, LocalPool
 from lssd.dataset.worker import BUSY, Job, MODE_DUB, MODE_SEPARATE, WORK, WorkerSpec, make_config
+from lssd.config import usable_cores
 from lssd.errors import BadInputError
 from lssd.sidecar import path_for
 
@@ -70,7 +71,7 @@ def default_workers() -> int:
     """One per GPU when there are GPUs, else one per core."""
     import torch
 
-    return torch.cuda.device_count() or os.cpu_count() or 1
+    return torch.cuda.device_count() or usable_cores()
 
 
 def build(opts: BuildOptions, console: Console) -> Outcome:
@@ -148,7 +149,7 @@ def _worker_kwargs(opts: BuildOptions, workers: int) -> dict[str, Any]:
     never oversubscribes the cores."""
     kwargs = dict(opts.cfg_kwargs)
     if not kwargs.get("threads"):
-        kwargs["threads"] = 1 if opts.engine == "ray" else max(1, len(os.sched_getaffinity(0)) // workers)
+        kwargs["threads"] = 1 if opts.engine == "ray" else max(1, usable_cores() // workers)
     return kwargs
 
 

@@ -46,7 +46,9 @@ def _frames(x: np.ndarray) -> np.ndarray:
 
 def integrated_loudness(x: np.ndarray, sr: int) -> float | None:
     """Integrated loudness in LUFS, or None for silence, clips under 50 ms and non-finite audio. Never raises
-    for short or silent input."""
+    for short or silent input. Safe on several threads: pyloudnorm's ``warnings.catch_warnings`` (not
+    thread-safe before Python 3.14) can at worst leave a RuntimeWarning filter set or unset, never change a
+    value."""
     import pyloudnorm
 
     data = _frames(x)

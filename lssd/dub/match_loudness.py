@@ -36,6 +36,7 @@ class AllSpeech:
         self._lock = threading.Lock()  # segments on several threads may ask at once: measured once
         self._lufs: tuple[float | None] | None = None
         self._spectrum: Spectrum | None = None
+        self._audio: np.ndarray | None = None
 
     def _pieces(self) -> Iterator[np.ndarray]:
         segments = self.ctx.transcript.segments
@@ -58,8 +59,12 @@ class AllSpeech:
             return self._spectrum
 
     def audio(self) -> np.ndarray:
-        """The speech as one array: only for the optional matchering EQ, which reads files."""
-        return np.concatenate([np.zeros(0, dtype=np.float32), *(np.atleast_2d(p).mean(axis=0) for p in self._pieces())])
+        """The speech as one array: only for the optional matchering EQ, which reads files. Built once."""
+        with self._lock:
+            if self._audio is None:
+                self._audio = np.concatenate([np.zeros(0, dtype=np.float32),
+                                              *(np.atleast_2d(p).mean(axis=0) for p in self._pieces())])
+            return self._audio
 
 
 def _eq(ctx: ClipContext, speech: np.ndarray, reference: np.ndarray | AllSpeech

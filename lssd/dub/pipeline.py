@@ -40,7 +40,7 @@ from lssd.errors import BadInputError
 from lssd.languages import Language, get_language
 from lssd.media import MediaInfo, probe
 
-STAGE_VERSION = 2  # bump to invalidate every cache when an algorithm changes
+STAGE_VERSION = 3  # bump to invalidate every cache when an algorithm changes
 LOCK_WAIT_S = 24 * 3600.0  # a second run on the same clip waits this long for the first
 MODULES: dict[str, ModuleType] = {
     m.NAME: m for m in (separate, transcribe, translate, synthesize, align, voice_convert, match_loudness, remux)

@@ -142,7 +142,7 @@ def test_passes_over_a_mapped_track_leave_none_of_it_resident(tmp_path):
     path = tmp_path / "mix.wav"
     write_audio(path, audio)
     mapped = open_wav(path)
-    assert np.array_equal(media.read_span(mapped, -5, 100), audio[:, :100])  # clipped like a slice
+    assert np.array_equal(media.read_span(mapped, -5, 100), audio[:, :100])  # clipped to the signal: a negative start is 0, not counted from the end
     assert np.array_equal(media.read_span(mapped, SAMPLE_RATE, 2 * SAMPLE_RATE), audio[:, SAMPLE_RATE:2 * SAMPLE_RATE])
     got = []
     DspSeparator().separate_to(mapped, SAMPLE_RATE, got.append, lambda block: None)

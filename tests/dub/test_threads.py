@@ -90,3 +90,13 @@ def test_map_raises_the_first_error_and_skips_what_had_not_started(tmp_path):
 def test_threads_must_be_a_count():
     with pytest.raises(BadInputError, match="--threads"):
         DubConfig(langs=parse_langs("es"), threads=-1)
+
+
+def test_default_threads_are_the_usable_cores_on_any_os(monkeypatch):
+    cfg = DubConfig(langs=parse_langs("es"))
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert cfg.worker_threads == 3
+    monkeypatch.delattr("os.sched_getaffinity", raising=False)  # macOS and Windows have no affinity call
+    monkeypatch.setattr("os.cpu_count", lambda: 5)
+    assert cfg.worker_threads == 5
+    assert DubConfig(langs=parse_langs("es"), threads=2).worker_threads == 2
