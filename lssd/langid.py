@@ -18,6 +18,7 @@ from lssd.errors import LssdError, model_load_error
 MODEL = "faster-whisper-base"  # catalog entry; its files ship split across two pip wheels (lssd.store.joined)
 WHISPER_SR = 16_000
 WINDOW_S = 30.0  # Whisper's context: language ID looks at this much audio
+ENERGY_HOP = WHISPER_SR // 10  # samples: the loudest window is found to 0.1 s
 _WHISPER_ALIASES = {"jw": "jv"}  # Whisper's old code for Javanese
 
 
@@ -87,17 +88,37 @@ def load_model(folder: str):
         raise model_load_error("language ID", "Whisper base", MODEL, exc) from None
 
 
+def frame_energy(audio16k: np.ndarray) -> np.ndarray:
+    """Energy (sum of squares, float64) of each :data:`ENERGY_HOP` samples of mono 16 kHz audio, the last
+    frame possibly shorter: what :func:`loudest_span` ranks."""
+    x = np.asarray(audio16k, dtype=np.float64)
+    return np.add.reduceat(x**2, np.arange(0, x.size, ENERGY_HOP)) if x.size else np.zeros(0)
+
+
+def loudest_span(energy: np.ndarray, n: int, seconds: float = WINDOW_S) -> tuple[int, int]:
+    """[start, stop) in samples of the ``seconds`` with the most energy in a track of ``n`` samples at 16 kHz
+    whose :func:`frame_energy` is ``energy`` (all of it when shorter)."""
+    width = int(seconds * WHISPER_SR)
+    if n <= width:
+        return 0, n
+    sums = np.convolve(energy, np.ones(width // ENERGY_HOP), mode="valid")
+    start = int(np.argmax(sums)) * ENERGY_HOP
+    return start, start + width
+
+
 def loudest_window(audio16k: np.ndarray, seconds: float = WINDOW_S) -> np.ndarray:
     """The ``seconds`` of mono 16 kHz audio with the most energy (all of it when shorter)."""
-    n = int(seconds * WHISPER_SR)
-    if audio16k.size <= n:
-        return audio16k
-    hop = WHISPER_SR // 10
-    frames = np.add.reduceat(audio16k.astype(np.float64) ** 2, np.arange(0, audio16k.size, hop))
-    width = n // hop
-    sums = np.convolve(frames, np.ones(width), mode="valid")
-    start = int(np.argmax(sums)) * hop
-    return audio16k[start:start + n]
+    start, stop = loudest_span(frame_energy(audio16k), audio16k.size, seconds)
+    return audio16k[start:stop]
+
+
+def identify(window16k: np.ndarray) -> Detection:
+    """The language spoken in a mono 16 kHz window (Whisper reads its first 30 s)."""
+    if window16k.size < WHISPER_SR // 2 or not np.any(window16k):
+        raise LssdError("language ID needs at least 0.5 s of non-silent audio")
+    model = load_model(str(model_folder()))
+    code, probability, every = model.detect_language(window16k)
+    return Detection(iso3(code), float(probability), MODEL, {iso3(c): float(p) for c, p in every})
 
 
 def detect(audio: np.ndarray, sr: int) -> Detection:
@@ -107,6 +128,4 @@ def detect(audio: np.ndarray, sr: int) -> Detection:
     mono = to_mono16k(audio, sr)
     if mono.size < WHISPER_SR // 2 or not np.any(mono):
         raise LssdError("language ID needs at least 0.5 s of non-silent audio")
-    model = load_model(str(model_folder()))
-    code, probability, every = model.detect_language(loudest_window(mono))
-    return Detection(iso3(code), float(probability), MODEL, {iso3(c): float(p) for c, p in every})
+    return identify(loudest_window(mono))

