@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from lssd import stages
 from lssd.media import SAMPLE_RATE, atomic_output, require_tool
 from lssd.samples import speak
 from lssd.subtitles import Cue, write_srt
@@ -74,11 +75,13 @@ def make_input(folder: Path, seconds: float, every: float) -> tuple[Path, Path, 
     return video, bed, srt
 
 
-def tree_rss(root: int) -> tuple[int, int]:
-    """Summed RSS and anonymous RSS (bytes) of ``root`` and all its descendants, from /proc. The rest of
-    RSS is file pages mapped in (e.g. memory-mapped work WAVs): clean page cache the kernel can take back."""
+def tree_rss(root: int) -> tuple[int, int, str]:
+    """Summed RSS and anonymous RSS (bytes) of ``root`` and all its descendants, from /proc, and who holds
+    it (name and anonymous MB of each process). The rest of RSS is file pages mapped in (e.g.
+    memory-mapped work WAVs): clean page cache the kernel can take back."""
     children: dict[int, list[int]] = {}
     rss: dict[int, tuple[int, int]] = {}
+    names: dict[int, str] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -88,17 +91,19 @@ def tree_rss(root: int) -> tuple[int, int]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        names[int(entry)] = stat.split("(", 1)[1].rsplit(")", 1)[0]
         children.setdefault(ppid, []).append(int(entry))
         fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in status.splitlines()
                   if line.startswith(("VmRSS:", "RssAnon:"))}
         rss[int(entry)] = (fields.get("VmRSS", 0), fields.get("RssAnon", 0))
-    total, anon, todo = 0, 0, [root]
+    total, anon, todo, who = 0, 0, [root], []
     while todo:
         pid = todo.pop()
         total += rss.get(pid, (0, 0))[0]
         anon += rss.get(pid, (0, 0))[1]
+        who.append(f"{names.get(pid, '?')} {rss.get(pid, (0, 0))[1] / 1e6:.0f}")
         todo.extend(children.get(pid, []))
-    return total, anon
+    return total, anon, ", ".join(who)
 
 
 def dir_bytes(path: Path) -> int:
@@ -110,14 +115,17 @@ def dub(video: Path, out: Path, work: Path, extra: list[str], langs: str, limit:
            "--langs", langs, "-o", str(out), "--workdir", str(work), *extra]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    peak, anon_peak, killed, chunks = 0, 0, False, []
+    peak, anon_peak, killed, chunks, holders = 0, 0, False, [], ""
     os.set_blocking(proc.stdout.fileno(), False)
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         chunks.append(proc.stdout.read() or b"")
         if pid:
             break
-        total, anon = tree_rss(proc.pid)
+        total, anon, who = tree_rss(proc.pid)
+        if anon > anon_peak:  # who holds it, in which stage (the first without a finished record)
+            running = next((s.name for s in stages.TABLE if not any(work.glob(f"{s.name}/**/done.json"))), "-")
+            holders = f"{who}; stage {running}"
         peak, anon_peak = max(peak, total), max(anon_peak, anon)
         if anon > limit and not killed:  # anonymous memory: file pages are reclaimable, forks count twice in RSS
             os.killpg(proc.pid, signal.SIGKILL)
@@ -128,7 +136,7 @@ def dub(video: Path, out: Path, work: Path, extra: list[str], langs: str, limit:
     log = b"".join(chunks).decode(errors="replace")
     maxrss = usage.ru_maxrss * 1024  # the child and the processes it waited for, largest one
     return {"rc": proc.returncode, "killed": killed, "tree_peak": peak, "anon_peak": anon_peak, "wall": time.perf_counter() - t0,
-            "maxrss": maxrss, "work_bytes": dir_bytes(work) if work.exists() else 0,
+            "maxrss": maxrss, "holders": holders, "work_bytes": dir_bytes(work) if work.exists() else 0,
             "files": sorted((dir_bytes(p) if p.is_dir() else p.stat().st_size, str(p.relative_to(work)))
                             for p in work.rglob("*.wav")) if work.exists() else [],
             "log": log}
@@ -166,6 +174,7 @@ def main() -> None:
                 print(f"  {variant:10s} {status:16s} peak RSS {maxrss} GiB (tree {r['tree_peak'] / GIB:.2f} GiB, "
                       f"anonymous {r['anon_peak'] / GIB:.2f} GiB)  "
                       f"work dir {r['work_bytes'] / 1e6:.0f} MB  {r['wall']:.0f} s", flush=True)
+                print(f"      anonymous peak held by (MB): {r['holders']}")
                 for size, name in r["files"][::-1][:6]:
                     print(f"      {size / 1e6:8.1f} MB  {name}")
                 if r["rc"] != 0:

@@ -30,6 +30,7 @@ from lssd.backends.registry import Backend, register
 from lssd.config import DubConfig
 from lssd.segments import Segment, Transcript, Word
 from lssd.errors import BadInputError, LssdError, model_load_error
+from lssd.langid import WINDOW_S, loudest_window
 from lssd.languages import find, get_language
 from lssd.media import resample
 
@@ -38,7 +39,6 @@ SAMPLE_RATE = 16_000  # what Whisper listens at
 SEGMENT_PAUSE = 0.6  # seconds of silence between words that always end a segment
 SENTENCE_PAUSE = 0.3  # ... that end one where Whisper ended a segment (usually a sentence)
 MAX_SEGMENT = 15.0  # seconds: longer segments are cut between words, for synthesis and alignment
-DETECT_S = 30.0  # seconds of audio language detection reads (one Whisper window)
 SEED = 0
 
 
@@ -63,16 +63,6 @@ def iso3(code: str) -> str:
     """Whisper's code → ISO 639-2/T; a language lssd does not know keeps Whisper's code, for the pipeline to report."""
     lang = find(code)
     return lang.iso3 if lang else code
-
-
-def loudest_window(audio: np.ndarray, seconds: float = DETECT_S, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """The ``seconds`` of ``audio`` (whole seconds apart) that hold the most energy."""
-    n = int(seconds * sr)
-    if audio.size <= n:
-        return audio
-    energy = np.add.reduceat(audio.astype(np.float64) ** 2, np.arange(0, audio.size, sr))
-    start = int(np.argmax(np.convolve(energy, np.ones(n // sr), mode="valid"))) * sr
-    return audio[start : start + n]
 
 
 def _words(raw_segments: list[dict], duration: float) -> tuple[list[Word], list[str], set[int]]:
@@ -225,7 +215,7 @@ class WhisperRecognizer:
             "settings": {"device": self.device, "fp16": self.fp16, "word_timestamps": True,
                          "alignment_heads": self.alignment_heads, "condition_on_previous_text": False,
                          "temperature": "whisper default fallback 0.0-1.0", "seed": SEED,
-                         "language_detection": f"loudest {DETECT_S:g} s", "segment_pause_s": SEGMENT_PAUSE,
+                         "language_detection": f"loudest {WINDOW_S:g} s", "segment_pause_s": SEGMENT_PAUSE,
                          "sentence_pause_s": SENTENCE_PAUSE, "max_segment_s": MAX_SEGMENT,
                          "min_piece_s": self.min_segment},
         }
