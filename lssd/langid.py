@@ -125,7 +125,4 @@ def detect(audio: np.ndarray, sr: int) -> Detection:
     """The language spoken in ``audio`` ((channels, n) or (n,) at ``sr``), its probability, and the model."""
     from lssd.backends.vad import to_mono16k
 
-    mono = to_mono16k(audio, sr)
-    if mono.size < WHISPER_SR // 2 or not np.any(mono):
-        raise LssdError("language ID needs at least 0.5 s of non-silent audio")
-    return identify(loudest_window(mono))
+    return identify(loudest_window(to_mono16k(audio, sr)))  # identify refuses short or silent audio

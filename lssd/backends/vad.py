@@ -57,8 +57,6 @@ def to_mono16k(audio: np.ndarray, sr: int) -> np.ndarray:
 def speech_spans(audio16k: np.ndarray, min_silence: float = 0.1, max_speech: float = float("inf")) -> list[Span]:
     """Speech intervals (seconds, to 0.1 s as silero-vad gives them) of mono 16 kHz audio; gaps shorter than
     ``min_silence`` are bridged."""
-    if audio16k.size < VAD_SR // 10:
-        return []
     return _spans(silero.load().probabilities([audio16k]), audio16k.size, min_silence, max_speech)
 
 
@@ -73,13 +71,13 @@ class TrackScan:
 
     def spans(self, min_silence: float = 0.1, max_speech: float = float("inf")) -> list[Span]:
         """:func:`speech_spans` of the track."""
-        return [] if self.n < VAD_SR // 10 else _spans(self.probs, self.n, min_silence, max_speech)
+        return _spans(self.probs, self.n, min_silence, max_speech)
 
 
 def scan_track(audio: np.ndarray, sr: int) -> TrackScan:
     """:class:`TrackScan` of ``audio`` ((channels, n) or (n,) at ``sr``), streamed: the track is never whole
     at 16 kHz (230 MB an hour)."""
-    from lssd.langid import ENERGY_HOP
+    from lssd.langid import ENERGY_HOP, frame_energy
 
     sizes: list[int] = []
     energy: list[np.ndarray] = []
@@ -91,13 +89,13 @@ def scan_track(audio: np.ndarray, sr: int) -> TrackScan:
             sizes.append(block.size)
             joined = np.concatenate([rest, block.astype(np.float64)])
             whole = joined.size // ENERGY_HOP * ENERGY_HOP
-            energy.append((joined[:whole] ** 2).reshape(-1, ENERGY_HOP).sum(axis=1))
+            energy.append(frame_energy(joined[:whole]))
             rest = joined[whole:]
             yield block
 
     probs = silero.load().probabilities(measured())
     if rest.size:
-        energy.append(np.array([np.sum(rest**2)]))
+        energy.append(frame_energy(rest))
     return TrackScan(probs, np.concatenate([np.zeros(0), *energy]), sum(sizes))
 
 
@@ -111,6 +109,9 @@ def gather(audio: np.ndarray, sr: int, groups: Sequence[Sequence[tuple[int, int]
     """For each group of [start, stop) sample ranges at 16 kHz (in time order, not overlapping, groups in
     time order too), those samples of ``to_mono16k(audio, sr)`` joined end to end; one streamed pass, and
     only the group being filled is in memory (past the track's end: zeros)."""
+    def size(g: int) -> int:
+        return sum(stop - start for start, stop in groups[g] if stop > start)
+
     jobs = [(g, a, b) for g, group in enumerate(groups) for a, b in group if b > a]
     last = {g: i for i, (g, _, _) in enumerate(jobs)}  # a group is complete once its last range is
     done, i, at, offset = 0, 0, 0, 0  # groups yielded, range being filled, write position, track position
@@ -123,7 +124,7 @@ def gather(audio: np.ndarray, sr: int, groups: Sequence[Sequence[tuple[int, int]
                 yield np.zeros(0, dtype=np.float32)
                 done += 1
             if buffer is None:
-                buffer = np.zeros(sum(stop - start for start, stop in groups[g] if stop > start), dtype=np.float32)
+                buffer = np.zeros(size(g), dtype=np.float32)
             lo, hi = max(a, offset), min(b, end)
             buffer[at + lo - a:at + hi - a] = block[lo - offset:hi - offset]
             if b > end:  # the range goes on in the next block
@@ -135,12 +136,13 @@ def gather(audio: np.ndarray, sr: int, groups: Sequence[Sequence[tuple[int, int]
                 buffer, at, done = None, 0, done + 1
         offset = end
     while done < len(groups):  # ranges past the end of the track, and empty groups
-        yield buffer if buffer is not None else np.zeros(
-            sum(stop - start for start, stop in groups[done] if stop > start), dtype=np.float32)
+        yield buffer if buffer is not None else np.zeros(size(done), dtype=np.float32)
         buffer, done = None, done + 1
 
 
 def _spans(probs: np.ndarray, n: int, min_silence: float, max_speech: float) -> list[Span]:
+    if n < VAD_SR // 10:  # under 0.1 s: no speech to find
+        return []
     stamps = silero.speech_timestamps(probs, n, min_silence_s=min_silence, max_speech_s=max_speech)
     duration = n / VAD_SR
     return [(max(round(a / VAD_SR, 1), 0.0), min(round(b / VAD_SR, 1), duration)) for a, b in stamps]
