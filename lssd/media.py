@@ -7,6 +7,7 @@ otherwise. Every writer goes through :func:`atomic_output` so a killed run never
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from lssd.errors import BadInputError, LssdError
+from lssd.errors import BadInputError, LssdError, disk_full
 
 SAMPLE_RATE = 48_000  # working rate of the pipeline: the video world's rate and the paper's audio rate
 
@@ -259,9 +260,27 @@ def atomic_output(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except Exception as exc:
+        # libraries word a full disk their own way (libsndfile: "System error."): name it, and the file
+        if not isinstance(exc, LssdError) and not disk_full(exc) and no_room(path.parent):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+MIN_FREE_BYTES = 1 << 20  # less room than this where a write failed: the disk is what failed
+
+
+def no_room(folder: Path) -> bool:
+    """The file system of ``folder`` is (all but) full."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return False
+    free = stat.f_bfree if os.geteuid() == 0 else stat.f_bavail  # root may write into the reserve
+    return free * stat.f_frsize < MIN_FREE_BYTES
 
 
 def write_audio(path: Path, audio: np.ndarray, sr: int = SAMPLE_RATE) -> None:

@@ -102,7 +102,7 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
     registry.preflight(cfg)
     for line in deviations:
         console.print(f"[yellow]paper profile deviation:[/] {line}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    writable_out(out_dir)
     if selection.release is not None:
         _copy_release(selection.release, out_dir)
     todo: list[Job] = []
@@ -116,7 +116,7 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
             counts["missing"] += 1
         elif clip.error is not None:
             _note(manifest, old, {"id": clip.id, **members[clip.id], "status": "failed", "reason": clip.error,
-                                  "input": str(clip.path)})
+                                  "input": clips.printable(str(clip.path))})
             counts["failed"] += 1
         elif _finished(out_dir, old, opts.mode):
             counts[old["status"]] += 1
@@ -134,6 +134,19 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
     _cleanup(out_dir)
     console.print(_summary(built, failed))
     return Outcome(rows, 1 if failed else 0)
+
+
+def writable_out(out_dir: Path) -> None:
+    """Before any work: ``OUT`` exists (or can be made) and takes files; one sentence if not (a read-only
+    mount, a read-only parent, permissions), instead of a traceback from the first clip's row."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".lssd-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise BadInputError(f"cannot write the dataset folder {out_dir} ({err.strerror or err}); "
+                            f"choose another OUT") from None
 
 
 def _finished(out_dir: Path, row: dict[str, Any] | None, mode: str) -> bool:

@@ -108,7 +108,7 @@ def _run(input: Path, langs: str | None, output: Path | None, workdir: Path | No
     for line in pipeline.deviations:
         console.print(f"[yellow]paper profile deviation:[/] {line}")
     forced = ({"all"} if until is None else {until}) if force else set()
-    with reporter:
+    with _build_claim(output), reporter:
         result = pipeline.run(input, output=output, workdir=workdir, until=until, force=forced, overwrite=overwrite)
     console.print(reporter.table())
     for notice in result.notices:
@@ -119,6 +119,20 @@ def _run(input: Path, langs: str | None, output: Path | None, workdir: Path | No
         console.print(f"[bold green]{until} done[/] in {result.workdir}")
     if until == stages.TRANSCRIBE:  # what was heard is the point of this command: show it
         _print_transcript(result.workdir)
+
+
+def _build_claim(output: Path | None):
+    """Into a dataset build's ``OUT/videos``, take the clip's claim as the builder's workers do: refused
+    while a builder holds it, and a builder finding it held waits, then reuses this output."""
+    from contextlib import nullcontext
+
+    from lssd import locks
+    from lssd.dataset.worker import claim_for
+
+    claim = claim_for(output) if output is not None and output.suffix else None
+    if claim is None:
+        return nullcontext()
+    return locks.exclusive(claim, f"{output.name} (a clip of the dataset build in {claim.parent.parent})")
 
 
 def _print_transcript(workdir: Path) -> None:
