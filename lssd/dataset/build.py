@@ -29,6 +29,7 @@ from lssd.dataset.pool import Crash, LocalPool
 from lssd.dataset.worker import BUSY, Job, MODE_DUB, MODE_SEPARATE, WORK, WorkerSpec, make_config
 from lssd.config import usable_cores
 from lssd.errors import BadInputError
+from lssd import outputs
 from lssd.sidecar import path_for
 
 ENGINES = ("local", "ray")
@@ -102,7 +103,7 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
     registry.preflight(cfg)
     for line in deviations:
         console.print(f"[yellow]paper profile deviation:[/] {line}")
-    writable_out(out_dir)
+    outputs.check_writable(out_dir, "the dataset folder")
     if selection.release is not None:
         _copy_release(selection.release, out_dir)
     todo: list[Job] = []
@@ -134,19 +135,6 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
     _cleanup(out_dir)
     console.print(_summary(built, failed))
     return Outcome(rows, 1 if failed else 0)
-
-
-def writable_out(out_dir: Path) -> None:
-    """Before any work: ``OUT`` exists (or can be made) and takes files; one sentence if not (a read-only
-    mount, a read-only parent, permissions), instead of a traceback from the first clip's row."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / f".lssd-write-test-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as err:
-        raise BadInputError(f"cannot write the dataset folder {out_dir} ({err.strerror or err}); "
-                            f"choose another OUT") from None
 
 
 def _finished(out_dir: Path, row: dict[str, Any] | None, mode: str) -> bool:

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 
-from lssd import __version__, locks, sidecar, stages
+from lssd import __version__, locks, outputs, sidecar, stages
 from lssd.backends import registry
 from lssd.config import DubConfig
 from lssd.dub import (
@@ -96,16 +96,8 @@ def default_workdir(input_path: Path, output: Path) -> Path:
 def check_output(output: Path, overwrite: bool) -> None:
     """Before any work: the output's folder is writable, and an existing file there is lssd's own earlier
     output of the same name (its sidecar says so) unless ``overwrite`` allows replacing anything."""
-    folder = output.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BadInputError(f"cannot create the output folder {folder} ({err.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise BadInputError(f"cannot write to the output folder {folder} (permission denied)")
-    if output.exists() and not overwrite and not _is_own_output(output):
-        raise BadInputError(f"{output} exists and was not written by lssd; choose another --output, "
-                            f"or pass --overwrite to replace it")
+    outputs.check_writable(output.parent)
+    outputs.check_replaceable(output, overwrite, own=output.exists() and _is_own_output(output))
 
 
 def _is_own_output(output: Path) -> bool:
