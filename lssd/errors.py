@@ -23,6 +23,11 @@ class MissingWeightsError(LssdError):
     exit_code = 3
 
 
+class DamagedWeightsError(MissingWeightsError):
+    """Weights are in the store but fail their hash check: as unusable as missing ones, so ``auto``
+    passes over them to the next backend, with a notice saying why."""
+
+
 class FallbackRefusedError(LssdError):
     """``--strict`` refused a labelled fallback or a deviation from the paper."""
 

@@ -251,12 +251,23 @@ def video_end(path: Path, stream: int, near: float) -> float | None:
     return last_end(None)
 
 
+TEMP_MARK = ".lssd-tmp-"  # every temporary lssd writes: .<stem>.lssd-tmp-<pid><suffix>
+
+
+def temporary_pid(name: str) -> int | None:
+    """The writer's pid in a temporary's name, or None for any other name."""
+    if TEMP_MARK not in name:
+        return None
+    pid = name.rsplit(TEMP_MARK, 1)[1].split(".", 1)[0]
+    return int(pid) if pid.isdigit() else None
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.lssd-tmp-{os.getpid()}{path.suffix}")
+    tmp = path.with_name(f".{path.stem}{TEMP_MARK}{os.getpid()}{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 from rich.table import Table
@@ -106,13 +107,13 @@ def _run(input: Path, langs: str | None, output: Path | None, workdir: Path | No
     reporter = RichReporter()
     pipeline = Pipeline(DubConfig(langs=parse_langs(langs) if langs else (), **cfg_kwargs), reporter)
     for line in pipeline.deviations:
-        console.print(f"[yellow]paper profile deviation:[/] {line}")
+        console.print(f"[yellow]paper profile deviation:[/] {escape(line)}")
     forced = ({"all"} if until is None else {until}) if force else set()
     with _build_claim(output), reporter:
         result = pipeline.run(input, output=output, workdir=workdir, until=until, force=forced, overwrite=overwrite)
     console.print(reporter.table())
     for notice in result.notices:
-        console.print(f"[yellow]notice:[/] {notice}")
+        console.print(f"[yellow]notice:[/] {escape(notice)}")
     if until in (None, stages.REMUX):
         console.print(f"[bold green]wrote[/] {result.output} and {result.sidecar.name}")
     else:
