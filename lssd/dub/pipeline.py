@@ -116,7 +116,7 @@ def remove_stale_temporaries(output: Path, claimed: bool = False) -> None:
     where a pid may be another machine's) removes them all, since nobody else can be writing them."""
     if not output.parent.is_dir():
         return
-    for tmp in output.parent.glob(f".{output.stem}.*{TEMP_MARK}*"):
+    for tmp in output.parent.glob(f".{output.stem}.*{TEMP_MARK.lstrip('.')}*"):
         pid = temporary_pid(tmp.name)
         if claimed or (pid is not None and not _alive(pid)):
             tmp.unlink(missing_ok=True)
