@@ -138,7 +138,7 @@ def _print_transcript(workdir: Path) -> None:
 def config_options(
     separator: str = typer.Option(default("separator"), help="separate backend: auto, demucs, dsp"),
     asr: str = typer.Option(default("asr"), help="transcribe backend: auto, subtitles, whisper, faster-whisper, vad"),
-    translator: str = typer.Option(default("translator"), help="translate backend: auto, subtitles, seamless, apertium, pseudo"),
+    translator: str = typer.Option(default("translator"), help="translate backend: auto, subtitles, seamless, apertium, whisper-apertium, pseudo"),
     tts: str = typer.Option(default("tts"), help="synthesize backend: auto, seamless, espeak"),
     vc: str = typer.Option(default("vc"), help="voice-convert backend: auto, knn-vc, world, none"),
     background: Path | None = typer.Option(None, help="Music-and-effects stem of this clip: skips separation."),

@@ -187,6 +187,8 @@ class Pipeline:
             if module.NAME == until:
                 return self._finish(run, final=False)
         ctx.targets = self._target_langs(ctx, warn=bool(ctx.transcript.segments))
+        if ctx.transcript.segments:  # the source is known now: every refusal names it, all in one message
+            registry.preflight_languages(ctx.backend_cfg(), ctx.targets)
         chained = dict(keys)
         per_lang: dict[str, list[str]] = {}  # iso3 -> the dub's chained output ids, transcribe first
         for lang in ctx.targets if ctx.transcript.segments else []:
