@@ -82,6 +82,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_every: int = 50  # steps
     accum_freq: int = 1  # micro-batches per step; the contrastive batch is all of them (lssd train --accum-freq)
+    sync_bn: bool = False  # batch norm over all ranks' micro-batches (SyncBatchNorm; DDP on GPUs only)
 
 
 @dataclass
