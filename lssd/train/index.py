@@ -435,15 +435,16 @@ def nothing_indexed(df: pd.DataFrame, root: Path, min_shot: float, max_shot: flo
 _KINDS = {"shot_id": "int", "title_id": "str", "title_idx": "int", "shot_idx": "int", "media_path": "str",
           "video_stream": "int", "audio_languages": "list[str]", "audio_stream_index": "list[int]",
           "is_synthetic": "list[bool]", "track_kinds": "list[str]", "original_language": "str",
-          "shot_start": "float", "shot_end": "float", "fps": "float", "duration": "float"}
+          "shot_start": "float", "shot_end": "float", "fps": "float", "duration": "float",
+          "control_tracks": "list[str]", "control_stream_index": "list[int]"}
 
 
 def _kind_matches(arrow_type, kind: str) -> bool:
     import pyarrow as pa
 
     if kind.startswith("list["):
-        return (pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)) and _kind_matches(
-            arrow_type.value_type, kind[5:-1])
+        return (pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)) and (
+            pa.types.is_null(arrow_type.value_type) or _kind_matches(arrow_type.value_type, kind[5:-1]))  # [] only
     return {"int": pa.types.is_integer, "str": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
             "bool": pa.types.is_boolean,
             "float": lambda t: pa.types.is_floating(t) or pa.types.is_integer(t)}[kind](arrow_type)
