@@ -83,8 +83,49 @@ def validate(data: Any, name: str) -> dict[str, Any]:
         raise BadInputError(f"sidecar {name} is not an {FORMAT_FAMILY}* file")
     if not isinstance(data.get("tracks", []), list):
         raise BadInputError(f"sidecar {name} has no list of tracks")
+    _validate_types(data, name)
     _validate_controls(data["tracks"] if "tracks" in data else [], name)
     return data
+
+
+# the fields a reader computes with, and the type each must have when present
+_TRACK_FIELDS = {"audio_index": "int", "language": "str", "kind": "str"}
+_SEGMENT_FIELDS = {"start": "number", "end": "number", "text": "str", "targets": "dict"}
+_TARGET_FIELDS = {"start": "number", "end": "number", "stretch_ratio": "number", "borrowed_s": "number",
+                  "trimmed_s": "number", "synth_duration": "number", "text": "str"}
+_TYPES = {"int": (int,), "number": (int, float), "str": (str,), "dict": (dict,), "list": (list,)}
+_NAMES = {"int": "a whole number", "number": "a number", "str": "text", "dict": "an object", "list": "a list"}
+
+
+def _check(value: Any, kind: str, where: str, name: str) -> None:
+    if value is None and kind == "str":  # a text-less segment (speech located, not transcribed)
+        return
+    if isinstance(value, bool) or not isinstance(value, _TYPES[kind]):
+        raise BadInputError(f"sidecar {name}: {where} is {value!r}, not {_NAMES[kind]}; it was not written by "
+                            f"lssd as it is (dub the clip again)")
+
+
+def _validate_types(data: dict[str, Any], name: str) -> None:
+    """Every field a reader computes with has its type (a hand-edited ``"audio_index": "a"`` is one
+    sentence here, not a ValueError deep inside QC)."""
+    if data.get("duration") is not None:
+        _check(data["duration"], "number", "duration", name)
+    for i, track in enumerate(data.get("tracks", [])):
+        _check(track, "dict", f"tracks[{i}]", name)
+        for key, kind in _TRACK_FIELDS.items():
+            if key in track:
+                _check(track[key], kind, f"tracks[{i}].{key}", name)
+    _check(data.get("segments", []), "list", "segments", name)
+    for i, seg in enumerate(data.get("segments", [])):
+        _check(seg, "dict", f"segments[{i}]", name)
+        for key, kind in _SEGMENT_FIELDS.items():
+            if key in seg:
+                _check(seg[key], kind, f"segments[{i}].{key}", name)
+        for lang, target in seg.get("targets", {}).items():
+            _check(target, "dict", f"segments[{i}].targets.{lang}", name)
+            for key, kind in _TARGET_FIELDS.items():
+                if key in target:
+                    _check(target[key], kind, f"segments[{i}].targets.{lang}.{key}", name)
 
 
 def _validate_controls(tracks: list, name: str) -> None:
