@@ -149,7 +149,11 @@ def warp_frequency(env: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def _long_term_db(a: _Analysis) -> np.ndarray:
-    return np.mean(10 * np.log10(a.sp[a.voiced[::a.stride]] + _EPS), axis=0)
+    """Mean log envelope of the voiced frames among those analysed (every ``stride``-th); all analysed
+    frames when none of them is voiced (a few voiced frames can fall between the stride's)."""
+    voiced = a.voiced[::a.stride][: a.sp.shape[0]]
+    rows = a.sp[voiced] if voiced.any() else a.sp
+    return np.mean(10 * np.log10(rows + _EPS), axis=0)
 
 
 def _detrend(y: np.ndarray, x: np.ndarray) -> np.ndarray:

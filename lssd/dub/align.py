@@ -94,7 +94,10 @@ def quietest_cut(audio: np.ndarray, sr: int, max_len: int, search_fraction: floa
     lo = int(max_len * (1 - search_fraction))
     best, best_energy = max_len, np.inf
     for start in range(lo, max(max_len - win, lo) + 1, hop):
-        energy = float(np.mean(audio[start : start + win] ** 2))
+        window = audio[start : start + win]
+        if not window.size:  # past the audio's end (it is shorter than what fits): nothing to weigh
+            break
+        energy = float(np.mean(window ** 2))
         if energy < best_energy * 0.999:  # ties go to the earlier (first) minimum
             best, best_energy = start + win // 2, energy
     return min(best, max_len)

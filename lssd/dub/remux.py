@@ -22,7 +22,7 @@ from lssd import sidecar, stages
 from lssd.dub import controls
 from lssd.dub.context import BACKGROUND, MIX, ClipContext
 from lssd.segments import KIND_PSEUDO
-from lssd.errors import LssdError
+from lssd.errors import BadInputError, LssdError
 from lssd.languages import Language, find
 from lssd.media import BLOCK, atomic_output, audio_blocks, audio_writer, ff_path, require_tool
 from lssd.subtitles import Cue, write_srt
@@ -187,6 +187,20 @@ def ffmpeg_version() -> str:
     return proc.stdout.splitlines()[0] if proc.stdout else "ffmpeg"
 
 
+def _remove_old_srts(output: Path, keep: set[str]) -> None:
+    """SRTs an earlier run wrote beside this output (its sidecar lists them) for languages this run no
+    longer has: left there, they would describe tracks the new container lacks."""
+    side = sidecar.path_for(output)
+    try:
+        old = sidecar.read_file(side).get("srt") if side.is_file() else None
+    except BadInputError:
+        return
+    for name in (old or {}).values():
+        if isinstance(name, str) and name not in keep and "/" not in name and name.startswith(f"{output.stem}.") \
+                and name.endswith(".srt"):
+            output.with_name(name).unlink(missing_ok=True)
+
+
 def run(ctx: ClipContext, lang=None, selection=None) -> dict:
     tracks = build_tracks(ctx)
     output: Path = ctx.output
@@ -201,6 +215,7 @@ def run(ctx: ClipContext, lang=None, selection=None) -> dict:
             with atomic_output(dest) as tmp:
                 tmp.write_bytes(t.srt.read_bytes())
             srt_paths[t.language] = dest.name
+    _remove_old_srts(output, set(srt_paths.values()))
     return {
         "backend": "ffmpeg",
         "provenance": {"tool": ffmpeg_version(), "audio_codec": AUDIO_CODECS[container_for(ctx)][0]},
