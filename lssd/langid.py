@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from lssd.dsp.mono16k import ENERGY_HOP, RATE, frame_energy, to_mono16k  # noqa: F401 (langid's API)
 from lssd.errors import LssdError, model_load_error
 
 MODEL = "faster-whisper-base"  # catalog entry; its files ship split across two pip wheels (lssd.store.joined)
-WHISPER_SR = 16_000
+WHISPER_SR = RATE
 WINDOW_S = 30.0  # Whisper's context: language ID looks at this much audio
-ENERGY_HOP = WHISPER_SR // 10  # samples: the loudest window is found to 0.1 s
 _WHISPER_ALIASES = {"jw": "jv"}  # Whisper's old code for Javanese
 
 
@@ -88,13 +88,6 @@ def load_model(folder: str):
         raise model_load_error("language ID", "Whisper base", MODEL, exc) from None
 
 
-def frame_energy(audio16k: np.ndarray) -> np.ndarray:
-    """Energy (sum of squares, float64) of each :data:`ENERGY_HOP` samples of mono 16 kHz audio, the last
-    frame possibly shorter: what :func:`loudest_span` ranks."""
-    x = np.asarray(audio16k, dtype=np.float64)
-    return np.add.reduceat(x**2, np.arange(0, x.size, ENERGY_HOP)) if x.size else np.zeros(0)
-
-
 def loudest_span(energy: np.ndarray, n: int, seconds: float = WINDOW_S) -> tuple[int, int]:
     """[start, stop) in samples of the ``seconds`` with the most energy in a track of ``n`` samples at 16 kHz
     whose :func:`frame_energy` is ``energy`` (all of it when shorter)."""
@@ -123,6 +116,4 @@ def identify(window16k: np.ndarray) -> Detection:
 
 def detect(audio: np.ndarray, sr: int) -> Detection:
     """The language spoken in ``audio`` ((channels, n) or (n,) at ``sr``), its probability, and the model."""
-    from lssd.backends.vad import to_mono16k
-
     return identify(loudest_window(to_mono16k(audio, sr)))  # identify refuses short or silent audio

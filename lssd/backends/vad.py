@@ -19,7 +19,7 @@ from lssd.backends.registry import Backend, register
 from lssd.dsp import silero
 from lssd.segments import Segment, Transcript
 from lssd.languages import get_language
-from lssd.media import BLOCK, array_blocks
+from lssd.dsp.mono16k import ENERGY_HOP, frame_energy, mono16k_blocks, to_mono16k  # noqa: F401 (vad's API)
 
 VAD_MODEL = silero.MODEL  # catalog entry; the weights ship inside the silero-vad wheel
 VAD_SR = silero.RATE  # the rate Silero VAD (and Whisper) take
@@ -28,30 +28,6 @@ SEGMENT_PAUSE = 0.6  # seconds of silence that end a segment
 MIN_PIECE = 0.08  # seconds: overlaps shorter than this are timing jitter, not speech
 
 Span = tuple[float, float]
-
-
-def mono16k_blocks(audio: np.ndarray, sr: int) -> Iterator[np.ndarray]:
-    """(channels, n) or (n,) at ``sr`` → consecutive blocks of mono float32 at 16 kHz, what both Silero and
-    Whisper want. Mixed down and resampled block by block (soxr streaming gives the samples of a one-shot
-    ``soxr_hq`` resample), so a long memory-mapped track is never whole in memory."""
-    if not isinstance(audio, np.memmap):  # a mapped work track is read from its file block by block
-        audio = np.asarray(audio, dtype=np.float32)
-    n = audio.shape[-1]
-    if sr == VAD_SR:
-        for block in array_blocks(audio, BLOCK):
-            yield np.ascontiguousarray(block.mean(axis=0) if block.ndim == 2 else block, dtype=np.float32)
-        return
-    import soxr
-
-    stream = soxr.ResampleStream(sr, VAD_SR, 1, dtype="float32", quality="HQ")
-    for a, block in zip(range(0, n, BLOCK), array_blocks(audio, BLOCK)):
-        mono = block.mean(axis=0) if block.ndim == 2 else block
-        yield stream.resample_chunk(np.ascontiguousarray(mono), last=a + BLOCK >= n)
-
-
-def to_mono16k(audio: np.ndarray, sr: int) -> np.ndarray:
-    """The whole of :func:`mono16k_blocks` as one array (Whisper takes the whole signal)."""
-    return np.concatenate([np.zeros(0, dtype=np.float32), *mono16k_blocks(audio, sr)])
 
 
 def speech_spans(audio16k: np.ndarray, min_silence: float = 0.1, max_speech: float = float("inf")) -> list[Span]:
@@ -63,7 +39,7 @@ def speech_spans(audio16k: np.ndarray, min_silence: float = 0.1, max_speech: flo
 @dataclass(frozen=True)
 class TrackScan:
     """What one streamed pass over a track at 16 kHz learns: Silero's speech probability per 32 ms window,
-    the energy per 0.1 s (:func:`lssd.langid.frame_energy`, for the loudest window) and the length."""
+    the energy per 0.1 s (:func:`lssd.dsp.mono16k.frame_energy`, for the loudest window) and the length."""
 
     probs: np.ndarray
     energy: np.ndarray
@@ -77,8 +53,6 @@ class TrackScan:
 def scan_track(audio: np.ndarray, sr: int) -> TrackScan:
     """:class:`TrackScan` of ``audio`` ((channels, n) or (n,) at ``sr``), streamed: the track is never whole
     at 16 kHz (230 MB an hour)."""
-    from lssd.langid import ENERGY_HOP, frame_energy
-
     sizes: list[int] = []
     energy: list[np.ndarray] = []
     rest = np.zeros(0, dtype=np.float64)

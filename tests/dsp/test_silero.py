@@ -106,7 +106,7 @@ def test_streamed_spans_of_a_track_are_the_whole_signals(speech16k, tmp_path, mo
     stereo = np.stack([resample(speech16k, 16_000, 48_000)] * 2)
     write_audio(tmp_path / "v.wav", stereo, 48_000)
     mapped = open_wav(tmp_path / "v.wav", 48_000)
-    monkeypatch.setattr(vad, "BLOCK", 48_000 + 17)  # many blocks, none a whole number of windows
+    monkeypatch.setattr("lssd.dsp.mono16k.BLOCK", 48_000 + 17)  # many blocks, none a whole number of windows
     whole = vad.speech_spans(vad.to_mono16k(mapped, 48_000), max_speech=1.5)
     assert len(whole) >= 2
     assert vad.track_speech_spans(mapped, 48_000, max_speech=1.5) == whole

@@ -111,7 +111,7 @@ def test_mono_16k_in_blocks_is_the_one_shot_resample(tmp_path, monkeypatch):
 
     audio = np.random.default_rng(2).standard_normal((2, 7 * SAMPLE_RATE + 123)).astype(np.float32) * 0.1
     write_audio(tmp_path / "a.wav", audio)
-    monkeypatch.setattr(vad, "BLOCK", SAMPLE_RATE + 7)  # several blocks, edges off the resampling ratio
+    monkeypatch.setattr("lssd.dsp.mono16k.BLOCK", SAMPLE_RATE + 7)  # several blocks, edges off the resampling ratio
     expected = resample(audio.mean(axis=0), SAMPLE_RATE, vad.VAD_SR)
     mapped = open_wav(tmp_path / "a.wav")
     assert np.array_equal(vad.to_mono16k(mapped, SAMPLE_RATE), expected)
@@ -160,7 +160,7 @@ def test_a_track_scan_and_gathered_ranges_are_those_of_the_whole_16k_track(tmp_p
     n = 9 * SAMPLE_RATE + 321
     audio = (rng.standard_normal((2, n)) * np.linspace(0.01, 0.3, n)).astype(np.float32)
     write_audio(tmp_path / "a.wav", audio)
-    monkeypatch.setattr(vad, "BLOCK", SAMPLE_RATE + 7)  # several blocks, ranges across their edges
+    monkeypatch.setattr("lssd.dsp.mono16k.BLOCK", SAMPLE_RATE + 7)  # several blocks, ranges across their edges
     mapped = open_wav(tmp_path / "a.wav")
     whole = vad.to_mono16k(audio, SAMPLE_RATE)
     scan = vad.scan_track(mapped, SAMPLE_RATE)
