@@ -42,7 +42,19 @@ CASES = {
     "background": "background",
     "english": "language",
     "voice": "voice",
+    "offset": "sync",  # the whole track 30 ms late
+    "short": "length",  # cut off at half the original's length
+    "ducked": "background_under_speech",  # the bed ducked by 10 dB under the speech (a gating separator)
+    "noisy": "intelligibility",  # the good dub buried in noise inside the speech spans
+    "other_text": "intelligibility",  # Spanish, fluent, but not the text it was made to say
 }
+OTHER_TEXT = (
+    "El tren sale a las ocho de la mañana todos los días.",
+    "Mi hermana compró tres manzanas rojas en el mercado.",
+)
+OFFSET_S = 0.03
+DUCK_DB = -10.0
+NOISE_SNR_DB = -6.0  # speech-to-noise ratio of the noisy case inside the speech spans (the noise is louder)
 
 
 @dataclass
@@ -100,6 +112,17 @@ def build(path: Path, cases: list[str] | None = None, duration: float = 9.0) -> 
         return _place(n, pieces, sr)
 
     good = dub_speech()
+    inside = np.zeros(n, dtype=np.float32)
+    for a, b in spans:
+        inside[int(a * sr):int(b * sr)] = 1.0
+    rng = np.random.default_rng(3)
+    from scipy.signal import butter, sosfilt
+
+    band = sosfilt(butter(4, (300, 3400), btype="bandpass", fs=sr, output="sos"), rng.standard_normal(n))
+    noise = _level(band.astype(np.float32), SPEECH_DB - NOISE_SNR_DB) * inside  # telephone-band: where speech is
+    duck = np.convolve(inside, np.ones(int(0.05 * sr)) / int(0.05 * sr), mode="same")  # 50 ms ramps
+    duck = 1.0 - (1.0 - 10 ** (DUCK_DB / 20)) * duck
+    lag = int(round(OFFSET_S * sr))
     tracks = {
         "good": bg + good,
         "late": bg + dub_speech(shift=1.0),
@@ -108,6 +131,11 @@ def build(path: Path, cases: list[str] | None = None, duration: float = 9.0) -> 
         "background": music_background(duration, sr, seed=7, level_db=BACKGROUND_DB)[:, ::-1].copy() + good,
         "english": bg + dub_speech(texts=ENGLISH_AGAIN, voice="en"),
         "voice": bg + dub_speech(voice="es+f3", pitch=85),
+        "offset": np.pad(bg + good, ((0, 0), (lag, 0)))[:, :n],
+        "short": (bg + good)[:, : n // 2],
+        "ducked": bg * duck[None, :].astype(np.float32) + good,
+        "noisy": bg + good + noise,
+        "other_text": bg + dub_speech(texts=OTHER_TEXT),
     }
     entries = [sidecar.track_entry(0, "eng", sidecar.KIND_ORIGINAL, "English (original)")]
     entries += [sidecar.track_entry(i + 1, "spa", sidecar.KIND_SYNTHETIC_DUB, f"Spanish ({c})",
