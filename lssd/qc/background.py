@@ -12,7 +12,7 @@ is left: the bed is inaudible there anyway).
 
 It sees a bed ducked, gated, thinned by a spectral mask, or mixed with the original speech (which also adds
 to ``g``); it does not see noise or artefacts that are uncorrelated with the bed, so it reads optimistic in
-absolute terms (an ideal ratio mask: −18 dB here for a true error of −7 dB). What it is built to do is rank
+absolute terms (an ideal ratio mask: −18 dB here for a true error of −8 dB). What it is built to do is rank
 separators as the truth does: validated on generated clips with known stems (tests/qc/test_background.py,
 benchmarks/background_under_speech.py), where it orders true bed < ideal-mask separator < sharpened mask <
 lssd's DSP fallback < ducked < gated, as the true error does.

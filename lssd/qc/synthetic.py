@@ -168,3 +168,70 @@ def _mux(wavs: list[Path], out: Path, duration: float, languages: list[str], tit
         cmd += [f"-metadata:s:a:{i}", f"language={lang}", f"-metadata:s:a:{i}", f"title={title}"]
     with atomic_output(out) as tmp:
         subprocess.run([*cmd, "-f", "matroska", str(tmp)], check=True, capture_output=True)
+
+
+# ------------------------------------------------------------------ known stems: the bed under the speech
+
+@dataclass
+class KnownStems:
+    """A clip's parts, each known: the music bed, the original speech, a dub's speech, where speech is."""
+
+    bed: np.ndarray  # (2, n)
+    speech: np.ndarray  # (n,) the original speech
+    dub_speech: np.ndarray  # (n,) Spanish speech of the same spans
+    spans: list[tuple[float, float]]
+    sr: int
+
+    @property
+    def mix(self) -> np.ndarray:
+        return self.bed + self.speech[None, :]
+
+
+def known_stems(duration: float = 18.0, seed: int = 0, sr: int = SAMPLE_RATE) -> KnownStems:
+    """The original lines (every :data:`PERIOD` s) over a music bed of its own ``seed``, and a dub's speech."""
+    n = int(duration * sr)
+    bed = music_background(duration, sr, seed=seed, level_db=BACKGROUND_DB + 2.0)
+    lines = [(t + k * PERIOD, _level(speak(text), SPEECH_DB)) for k in range(max(1, int(duration // PERIOD)))
+             for t, text in ORIGINAL]
+    spans = [(t, t + x.size / sr) for t, x in lines]
+    dub = [(a, _level(_fitted(text, "es", 50, b - a, sr), SPEECH_DB)) for (a, b), text in zip(spans, DUB * len(spans))]
+    return KnownStems(bed, _place(n, lines, sr), _place(n, dub, sr), spans, sr)
+
+
+def separated_beds(stems: KnownStems) -> dict[str, np.ndarray]:
+    """The bed as separators of falling quality would estimate it from the mix, best first: the true bed,
+    an ideal ratio mask (oracle), the same mask sharpened (cube: more bed taken with the speech), lssd's DSP
+    fallback separator, the bed ducked by 10 dB under speech, and the bed gated off under speech."""
+    import librosa
+
+    from lssd.backends.dsp_separator import DspSeparator
+    from lssd.dsp.metrics import span_mask
+
+    def mask(power: float) -> np.ndarray:
+        out = []
+        for c in range(stems.bed.shape[0]):
+            m = librosa.stft(stems.mix[c], n_fft=2048, hop_length=512)
+            b = librosa.stft(stems.bed[c], n_fft=2048, hop_length=512)
+            ratio = (np.abs(b) ** 2 / (np.abs(b) ** 2 + np.abs(m - b) ** 2 + 1e-12)) ** power
+            out.append(librosa.istft(m * ratio, hop_length=512, length=stems.mix.shape[1]))
+        return np.stack(out).astype(np.float32)
+
+    n, sr = stems.mix.shape[1], stems.sr
+    speaking = span_mask(n, stems.spans, sr, 0.1)
+    return {
+        "true bed": stems.bed,
+        "ideal ratio mask": mask(1.0),
+        "sharpened mask": mask(3.0),
+        "lssd dsp": DspSeparator().separate(stems.mix, sr)[1],
+        "ducked 10 dB": stems.bed * np.where(speaking, 10 ** (DUCK_DB / 20), 1.0)[None, :].astype(np.float32),
+        "gated": stems.bed * np.where(speaking, 0.0, 1.0)[None, :].astype(np.float32),
+    }
+
+
+def true_bed_error(estimate: np.ndarray, stems: KnownStems) -> float:
+    """dB of the estimate's error against the true bed, under the original speech, relative to the bed."""
+    from lssd.dsp.metrics import span_mask
+
+    inside = span_mask(stems.bed.shape[1], stems.spans, stems.sr, 0.0)
+    err = float(np.sum((estimate - stems.bed)[:, inside].astype(np.float64) ** 2))
+    return 10 * np.log10(max(err, 1e-12) / float(np.sum(stems.bed[:, inside].astype(np.float64) ** 2)))
