@@ -5,13 +5,14 @@ Heavy libraries (torch, transformers, ...) are imported inside commands so ``lss
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from lssd import __version__
+from lssd import __version__, interrupts
 from lssd.errors import LssdError
 
 err_console = Console(stderr=True)
@@ -79,37 +80,58 @@ def _unalias(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: user errors become one line on stderr and a non-zero exit code."""
+    """Console entry point: user errors become one line on stderr and a non-zero exit code; so do
+    Ctrl-C and SIGTERM (:mod:`lssd.interrupts`: 130 and 143, temporaries removed, locks released)."""
     argv = _unalias(sys.argv[1:] if argv is None else [str(a) for a in argv])
     _quiet_third_party_warnings()
-    try:
-        # without standalone mode click returns the code of a ``typer.Exit`` instead of raising it
-        code = app(args=argv, prog_name="lssd", standalone_mode=False)
-    except LssdError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    with interrupts.catching():
+        try:
+            # without standalone mode click returns the code of a ``typer.Exit`` instead of raising it
+            code = app(args=argv, prog_name="lssd", standalone_mode=False)
+        except BaseException as exc:  # noqa: BLE001 (each kind is sorted out, the rest re-raised)
+            return _fault(exc)
+        if interrupts.received():  # a library swallowed the interruption and carried on to the end
+            return _interrupted()
+    return code if isinstance(code, int) else 0
+
+
+# faults of the machine, not of lssd or its input: one line, no traceback
+ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def _fault(exc: BaseException) -> int:
+    if interrupts.received() or isinstance(exc, KeyboardInterrupt):  # first: a library may reword it
+        return _interrupted()
+    if isinstance(exc, LssdError):
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
-    except typer.Exit as exc:
+    if isinstance(exc, typer.Exit):
         return exc.exit_code
-    except typer.Abort as exc:
-        # click turns an EOFError escaping a command into Abort too; 130 is for Ctrl-C alone
+    if isinstance(exc, typer.Abort):
+        # click turns an EOFError or a KeyboardInterrupt escaping a command into Abort
         cause = exc.__cause__ or exc.__context__
         if isinstance(cause, EOFError):
             detail = escape(str(cause) or "no detail")
             err_console.print(f"[bold red]error:[/] a file ended before its data did (EOFError: {detail})",
                               highlight=False, soft_wrap=True)
             return 1
-        err_console.print("[bold red]aborted[/]")
-        return 130
-    except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/]: finished stages are kept; run again to resume")
-        return 130
-    except Exception as exc:  # usage errors (typer vendors its own click, so match by behaviour)
-        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
-        if callable(show) and isinstance(exit_code, int):
-            show()
-            return exit_code
-        raise
-    return code if isinstance(code, int) else 0
+        return _interrupted()
+    if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+        where = f" ({exc.filename})" if exc.filename else ""
+        err_console.print(f"[bold red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)}; free space "
+                          f"or choose a writable place, then rerun", highlight=False, soft_wrap=True)
+        return 1
+    # usage errors (typer vendors its own click, so match by behaviour)
+    show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+    if isinstance(exc, Exception) and callable(show) and isinstance(exit_code, int):
+        show()
+        return exit_code
+    raise exc
+
+
+def _interrupted() -> int:
+    err_console.print(f"[bold red]{escape(interrupts.message())}[/]", highlight=False, soft_wrap=True)
+    return interrupts.exit_code()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ Everything raised as :class:`LssdError` is printed by the CLI as one line (no tr
 non-zero. Library code raises it for bad input and missing weights; anything else is a bug.
 """
 
+import errno
+
 
 class LssdError(Exception):
     """A one-sentence, user-facing error."""
@@ -21,10 +23,28 @@ class MissingWeightsError(LssdError):
     exit_code = 3
 
 
+class DamagedWeightsError(MissingWeightsError):
+    """Weights are in the store but fail their hash check: as unusable as missing ones, so ``auto``
+    passes over them to the next backend, with a notice saying why."""
+
+
 class FallbackRefusedError(LssdError):
     """``--strict`` refused a labelled fallback or a deviation from the paper."""
 
     exit_code = 4
+
+
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT)  # the disk (or the user's quota) is full
+
+
+def disk_full(exc: BaseException) -> bool:
+    """``exc``, or an error it was raised from, says the disk is full."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in DISK_ERRNOS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def model_load_error(stage: str, what: str, model: str, exc: BaseException, detail: str | None = None) -> LssdError:

@@ -43,7 +43,11 @@ def holder(lock_path: Path) -> str:
 def _acquire(lock_path: Path, blocking: bool) -> int | None:
     """Open and flock ``lock_path``; the file descriptor, or None when another process holds it."""
     while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # a finished run removed the (empty) folder just now: make it again
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except OSError as exc:

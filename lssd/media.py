@@ -7,6 +7,7 @@ otherwise. Every writer goes through :func:`atomic_output` so a killed run never
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from lssd.errors import BadInputError, LssdError
+from lssd.errors import BadInputError, LssdError, disk_full
 
 SAMPLE_RATE = 48_000  # working rate of the pipeline: the video world's rate and the paper's audio rate
 
@@ -250,18 +251,47 @@ def video_end(path: Path, stream: int, near: float) -> float | None:
     return last_end(None)
 
 
+TEMP_MARK = ".lssd-tmp-"  # every temporary lssd writes: .<stem>.lssd-tmp-<pid><suffix>
+
+
+def temporary_pid(name: str) -> int | None:
+    """The writer's pid in a temporary's name, or None for any other name."""
+    if TEMP_MARK not in name:
+        return None
+    pid = name.rsplit(TEMP_MARK, 1)[1].split(".", 1)[0]
+    return int(pid) if pid.isdigit() else None
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.lssd-tmp-{os.getpid()}{path.suffix}")
+    tmp = path.with_name(f".{path.stem}{TEMP_MARK}{os.getpid()}{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
+    except Exception as exc:
+        # libraries word a full disk their own way (libsndfile: "System error."): name it, and the file
+        if not isinstance(exc, LssdError) and not disk_full(exc) and no_room(path.parent):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+MIN_FREE_BYTES = 1 << 20  # less room than this where a write failed: the disk is what failed
+
+
+def no_room(folder: Path) -> bool:
+    """The file system of ``folder`` is (all but) full."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return False
+    free = stat.f_bfree if os.geteuid() == 0 else stat.f_bavail  # root may write into the reserve
+    return free * stat.f_frsize < MIN_FREE_BYTES
 
 
 def write_audio(path: Path, audio: np.ndarray, sr: int = SAMPLE_RATE) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from lssd.config import DubConfig
 from lssd import stages
-from lssd.errors import BadInputError, FallbackRefusedError, MissingWeightsError
+from lssd.errors import BadInputError, DamagedWeightsError, FallbackRefusedError, MissingWeightsError
 from lssd.languages import Language
 
 # stage name -> CLI option that chooses its backend (the stage table's)
@@ -209,11 +209,16 @@ def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None
         return Selection(backend, _licence_notices(backend, cfg))
     skipped: list[str] = []  # why each better backend could not serve (kept for the sidecar)
     missing_models: list[str] = []
+    damaged_models: list[str] = []
     for backend in available.values():
-        if _missing_weights(backend, cfg) is not None:
+        if (missing := _missing_weights(backend, cfg)) is not None:
             model = backend.model_name(cfg)
-            missing_models.append(model)
-            skipped.append(f"'{backend.name}': model '{model}' is not in the model store")
+            if isinstance(missing, DamagedWeightsError):
+                damaged_models.append(model)
+                skipped.append(f"'{backend.name}': model '{model}' fails its hash check in the model store")
+            else:
+                missing_models.append(model)
+                skipped.append(f"'{backend.name}': model '{model}' is not in the model store")
             continue
         reason = why_unusable(backend, cfg, lang, has_text)
         if reason:
@@ -225,6 +230,10 @@ def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None
             models = ", ".join(f"'{m}'" for m in missing_models)
             notices.append(f"{stage}: using '{backend.name}' because {models} is not in the model store "
                            f"(add it with `lssd models pull NAME` or `lssd models import NAME DIR`)")
+        if damaged_models:
+            models = ", ".join(f"'{m}'" for m in damaged_models)
+            notices.append(f"{stage}: using '{backend.name}' because {models} fails its hash check in the model "
+                           f"store (see `lssd models verify`; `lssd models pull NAME --force` replaces it)")
         return Selection(backend, (*notices, *_licence_notices(backend, cfg)), tuple(skipped))
     where = f" for {lang.name}" if lang else ""
     raise BadInputError(f"{stage}: no usable backend{where} ({'; '.join(skipped) or 'none registered'})")

@@ -29,6 +29,7 @@ from lssd.dataset.pool import Crash, LocalPool
 from lssd.dataset.worker import BUSY, Job, MODE_DUB, MODE_SEPARATE, WORK, WorkerSpec, make_config
 from lssd.config import usable_cores
 from lssd.errors import BadInputError
+from lssd import outputs
 from lssd.sidecar import path_for
 
 ENGINES = ("local", "ray")
@@ -102,7 +103,7 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
     registry.preflight(cfg)
     for line in deviations:
         console.print(f"[yellow]paper profile deviation:[/] {line}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs.check_writable(out_dir, "the dataset folder")
     if selection.release is not None:
         _copy_release(selection.release, out_dir)
     todo: list[Job] = []
@@ -116,7 +117,7 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
             counts["missing"] += 1
         elif clip.error is not None:
             _note(manifest, old, {"id": clip.id, **members[clip.id], "status": "failed", "reason": clip.error,
-                                  "input": str(clip.path)})
+                                  "input": clips.printable(str(clip.path))})
             counts["failed"] += 1
         elif _finished(out_dir, old, opts.mode):
             counts[old["status"]] += 1

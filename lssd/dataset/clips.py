@@ -14,9 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
+
 from lssd import lvu
 from lssd.errors import BadInputError, LssdError
-from lssd.media import probe
+from lssd.dub.prepare import TRUNCATION_TOLERANCE_S
+from lssd.media import probe, video_end
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus")
 MEDIA_SUFFIXES = lvu.VIDEO_SUFFIXES + AUDIO_SUFFIXES
@@ -73,21 +76,42 @@ def read_ids(path: Path) -> list[str]:
 
 
 def folder_media(root: Path) -> dict[str, Path]:
-    """Every media file under ``root`` by id (its path relative to ``root`` without the suffix); when two
-    files share an id, the first suffix of :data:`MEDIA_SUFFIXES` wins."""
-    rank = {suffix: i for i, suffix in enumerate(MEDIA_SUFFIXES)}
+    """Every media file under ``root`` by id (its path relative to ``root`` without the suffix). Two files
+    that would share an id (``x.mp4`` and ``x.mkv``) are refused before any work, naming them: keeping one
+    would drop the other from the dataset without a row."""
     found: dict[str, Path] = {}
+    clashes: list[tuple[Path, Path]] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            suffix = path.suffix.lower()
-            if suffix not in rank or name.startswith("."):
+            if path.suffix.lower() not in MEDIA_SUFFIXES or name.startswith("."):
                 continue
-            clip_id = path.relative_to(root).with_suffix("").as_posix()
-            if clip_id not in found or rank[suffix] < rank[found[clip_id].suffix.lower()]:
+            clip_id = printable(path.relative_to(root).with_suffix("").as_posix())
+            if clip_id in found:
+                clashes.append((found[clip_id], path))
+            else:
                 found[clip_id] = path
+    if clashes:
+        a, b = clashes[0]
+        more = f" ({len(clashes)} such clashes)" if len(clashes) > 1 else ""
+        raise BadInputError(f"{printable(str(a.relative_to(root)))} and {printable(str(b.relative_to(root)))} "
+                            f"would both be clip id {printable(a.relative_to(root).with_suffix('').as_posix())!r}"
+                            f"{more}; rename or move one of them")
     return found
+
+
+def printable(name: str) -> str:
+    """``name`` as UTF-8-safe text: a file name whose bytes are not UTF-8 (Python carries them as lone
+    surrogates) has those bytes written as ``\\xNN``, so it can go into the manifest and onto the terminal."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def name_error(path: Path) -> str | None:
+    """Why a file cannot be a clip because of its name (not UTF-8), or None."""
+    if printable(str(path)) != str(path):
+        return f"the file name {printable(path.name)!r} is not valid UTF-8 (in {printable(str(path.parent))}); rename it to dub it"
+    return None
 
 
 def select(root: Path, videos: Path | None = None, tasks: str | None = None, ids_file: Path | None = None,
@@ -124,13 +148,15 @@ def select(root: Path, videos: Path | None = None, tasks: str | None = None, ids
         if not in_shard(clip_id, shard):
             continue
         pairs = memberships[clip_id]
-        clips.append(Clip(clip_id, files.get(clip_id), [t for t, _ in pairs], [s for _, s in pairs]))
+        path = files.get(clip_id)
+        clips.append(Clip(clip_id, path, [t for t, _ in pairs], [s for _, s in pairs],
+                          error=name_error(path) if path is not None else None))
     return Selection(clips, release, videos_dir)
 
 
 def probe_all(clips: list[Clip]) -> None:
     """Fill in duration (or error) for every present clip, probing in parallel."""
-    present = [c for c in clips if c.path is not None]
+    present = [c for c in clips if c.path is not None and c.error is None]
 
     def one(clip: Clip) -> None:
         try:
@@ -143,6 +169,13 @@ def probe_all(clips: list[Clip]) -> None:
         elif info.duration <= 0:
             clip.error = f"{clip.path.name} has no duration"
         clip.duration, clip.has_video = info.duration, info.has_video
+        if info.has_video and not clip.error:  # a file cut short counts at what it holds, not its header
+            try:
+                end = video_end(clip.path, info.video[0].index, info.duration)
+            except (av.error.FFmpegError, OSError):
+                end = None
+            if end is not None and end - info.video[0].start_time < info.duration - TRUNCATION_TOLERANCE_S:
+                clip.duration = max(0.0, end - info.video[0].start_time)
 
     with ThreadPoolExecutor(PROBE_THREADS) as pool:
         list(pool.map(one, present))

@@ -36,6 +36,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lssd.errors import LssdError
 from lssd.media import atomic_output
 
 JSONL = "manifest.jsonl"
@@ -97,15 +98,20 @@ class Manifest:
     def append(self, row: dict[str, Any]) -> None:
         """Append one row and fsync it. O_APPEND makes one write() of a line atomic among builders."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        data = (json.dumps(complete(row), ensure_ascii=False) + "\n").encode("utf-8")
-        fd = os.open(self.jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # the manifest is UTF-8 text: a name that is not (lone surrogates) is written escaped, never lost
+        data = (json.dumps(complete(row), ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
         try:
-            if _ends_torn(self.jsonl):
-                data = b"\n" + data  # close a line a killed builder left half-written
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(self.jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                if _ends_torn(self.jsonl):
+                    data = b"\n" + data  # close a line a killed builder left half-written
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as err:
+            raise LssdError(f"cannot write the manifest {self.jsonl} ({err.strerror or err}); the clips "
+                            f"finished so far are kept: free space or fix permissions, then rerun to resume") from None
 
     def write_parquet(self) -> int:
         """Rewrite ``manifest.parquet`` from the JSONL, atomically; the number of rows."""

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from lssd import locks, sidecar, stages
+from lssd.dataset.manifest import JSONL
 from lssd.dub.pipeline import remove_stale_temporaries
-from lssd.errors import LssdError
+from lssd.errors import LssdError, disk_full
 
 WORK = ".lssd-work"  # OUT/.lssd-work/<id>/ (per-clip work dirs) and OUT/.lssd-work/<id>.claim.lock (claims)
 CLAIM = ".claim.lock"  # not <id>.lock: that is the pipeline's own lock of the work dir, taken inside a claim
@@ -76,6 +77,19 @@ def work_paths(out_dir: Path, clip_id: str) -> tuple[Path, Path]:
     return root / clip_id, root / f"{clip_id}{CLAIM}"
 
 
+def claim_for(output: Path) -> Path | None:
+    """The builder's claim lock of ``output`` when it lies in a dataset's ``OUT/videos`` (a folder beside
+    a manifest or a work root), so a standalone ``lssd dub`` into a build takes the same claim the
+    builder's workers take; None for any other output."""
+    output = Path(output).absolute()
+    for folder in output.parents:
+        if folder.name == VIDEOS:
+            if (folder.parent / WORK).is_dir() or (folder.parent / JSONL).exists():
+                return work_paths(folder.parent, output.relative_to(folder).with_suffix("").as_posix())[1]
+            return None
+    return None
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -101,17 +115,16 @@ class ClipWorker:
         try:
             output = output_path(self.out_dir, job.clip_id, job.has_video, self.cfg.container)
             remove_stale_temporaries(output, claimed=True)
+            full = False
             try:
                 row = self._reuse(job, output) or self._make(job, output, workdir)
             except LssdError as err:
-                row = _failed(job, str(err))
+                row, full = _failed(job, str(err)), NO_SPACE in str(err).lower()
             except Exception as err:  # a bug or a library failure on this clip: record it, keep building
-                workdir.mkdir(parents=True, exist_ok=True)
-                (workdir / "error.txt").write_text(traceback.format_exc())
-                first = (str(err).strip().splitlines() or [""])[0]
-                row = _failed(job, f"{type(err).__name__}: {first} (traceback in {WORK}/{job.clip_id}/error.txt)")
-            if row["status"] != "failed" and not self.spec.keep_work:
-                shutil.rmtree(workdir, ignore_errors=True)
+                full = disk_full(err)
+                row = _failed(job, _failure_reason(err, workdir, self.out_dir, job.clip_id, full))
+            if full or (row["status"] != "failed" and not self.spec.keep_work):
+                shutil.rmtree(workdir, ignore_errors=True)  # a full disk gets its space back at once
         finally:
             locks.unlock(lock, fd)
         row.update(wall_seconds=round(time.perf_counter() - t0, 3), attempts=job.attempt, input=job.input,
@@ -269,3 +282,18 @@ def _failed(job: Job, reason: str) -> dict[str, Any]:
     return {"id": job.clip_id, "status": "failed", "reason": " ".join(reason.split())}
 
 
+NO_SPACE = "no space left on device"
+
+
+def _failure_reason(err: Exception, workdir: Path, out_dir: Path, clip_id: str, disk_full: bool) -> str:
+    """One line for an unexpected failure on a clip: a full disk is named as such (and the work directory
+    goes, to give the space back); anything else keeps its first line and a traceback in the work dir."""
+    if disk_full:
+        return f"{NO_SPACE} ({out_dir / WORK / clip_id}); free space and rerun the build"
+    first = (str(err).strip().splitlines() or [""])[0]
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "error.txt").write_text(traceback.format_exc())
+    except OSError:
+        return f"{type(err).__name__}: {first}"
+    return f"{type(err).__name__}: {first} (traceback in {WORK}/{clip_id}/error.txt)"

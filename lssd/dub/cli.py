@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 from rich.table import Table
@@ -106,19 +107,33 @@ def _run(input: Path, langs: str | None, output: Path | None, workdir: Path | No
     reporter = RichReporter()
     pipeline = Pipeline(DubConfig(langs=parse_langs(langs) if langs else (), **cfg_kwargs), reporter)
     for line in pipeline.deviations:
-        console.print(f"[yellow]paper profile deviation:[/] {line}")
+        console.print(f"[yellow]paper profile deviation:[/] {escape(line)}")
     forced = ({"all"} if until is None else {until}) if force else set()
-    with reporter:
+    with _build_claim(output), reporter:
         result = pipeline.run(input, output=output, workdir=workdir, until=until, force=forced, overwrite=overwrite)
     console.print(reporter.table())
     for notice in result.notices:
-        console.print(f"[yellow]notice:[/] {notice}")
+        console.print(f"[yellow]notice:[/] {escape(notice)}")
     if until in (None, stages.REMUX):
         console.print(f"[bold green]wrote[/] {result.output} and {result.sidecar.name}")
     else:
         console.print(f"[bold green]{until} done[/] in {result.workdir}")
     if until == stages.TRANSCRIBE:  # what was heard is the point of this command: show it
         _print_transcript(result.workdir)
+
+
+def _build_claim(output: Path | None):
+    """Into a dataset build's ``OUT/videos``, take the clip's claim as the builder's workers do: refused
+    while a builder holds it, and a builder finding it held waits, then reuses this output."""
+    from contextlib import nullcontext
+
+    from lssd import locks
+    from lssd.dataset.worker import claim_for
+
+    claim = claim_for(output) if output is not None and output.suffix else None
+    if claim is None:
+        return nullcontext()
+    return locks.exclusive(claim, f"{output.name} (a clip of the dataset build in {claim.parent.parent})")
 
 
 def _print_transcript(workdir: Path) -> None:

@@ -10,6 +10,7 @@ applies the run profile, skips the fresh ones, and records what ran into the sid
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -19,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 
-from lssd import __version__, locks, sidecar, stages
+from lssd import __version__, interrupts, locks, outputs, sidecar, stages
 from lssd.backends import registry
 from lssd.config import DubConfig
 from lssd.dub import (
@@ -39,7 +40,7 @@ from lssd.dub.profiles import apply_profile
 from lssd.dub.workdir import Workdir, fingerprint, make_key
 from lssd.errors import BadInputError
 from lssd.languages import Language, get_language
-from lssd.media import MediaInfo, probe
+from lssd.media import TEMP_MARK, MediaInfo, probe, temporary_pid
 
 STAGE_VERSION = 3  # bump to invalidate every cache when an algorithm changes
 LOCK_WAIT_S = 24 * 3600.0  # a second run on the same clip waits this long for the first
@@ -97,16 +98,8 @@ def default_workdir(input_path: Path, output: Path) -> Path:
 def check_output(output: Path, overwrite: bool) -> None:
     """Before any work: the output's folder is writable, and an existing file there is lssd's own earlier
     output of the same name (its sidecar says so) unless ``overwrite`` allows replacing anything."""
-    folder = output.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BadInputError(f"cannot create the output folder {folder} ({err.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise BadInputError(f"cannot write to the output folder {folder} (permission denied)")
-    if output.exists() and not overwrite and not _is_own_output(output):
-        raise BadInputError(f"{output} exists and was not written by lssd; choose another --output, "
-                            f"or pass --overwrite to replace it")
+    outputs.check_writable(output.parent)
+    outputs.check_replaceable(output, overwrite, own=output.exists() and _is_own_output(output))
 
 
 def _is_own_output(output: Path) -> bool:
@@ -124,9 +117,9 @@ def remove_stale_temporaries(output: Path, claimed: bool = False) -> None:
     where a pid may be another machine's) removes them all, since nobody else can be writing them."""
     if not output.parent.is_dir():
         return
-    for tmp in output.parent.glob(f".{output.stem}.*lssd-tmp-*"):
-        pid = tmp.name.rsplit(".lssd-tmp-", 1)[1].split(".", 1)[0]
-        if claimed or (pid.isdigit() and not _alive(int(pid))):
+    for tmp in output.parent.glob(f".{output.stem}.*{TEMP_MARK.lstrip('.')}*"):
+        pid = temporary_pid(tmp.name)
+        if claimed or (pid is not None and not _alive(pid)):
             tmp.unlink(missing_ok=True)
 
 
@@ -164,6 +157,16 @@ class Pipeline:
         output = default_output(input_path, info, self.cfg, output)
         check_output(output, overwrite)
         root = Path(workdir or default_workdir(input_path, output))
+        try:
+            return self._locked(input_path, info, output, root, until, force)
+        except BaseException:
+            if workdir is None:  # the default .lssd-work beside the output, made by this run and left empty
+                with contextlib.suppress(OSError):
+                    root.parent.rmdir()
+            raise
+
+    def _locked(self, input_path: Path, info: MediaInfo, output: Path, root: Path, until: str | None,
+                force: set[str] | None) -> DubResult:
         lock = root.with_name(root.name + ".lock")
         what = f"the work directory {root}"
         try:
@@ -178,6 +181,15 @@ class Pipeline:
              force: set[str] | None) -> DubResult:
         remove_stale_temporaries(output)
         wd = Workdir(root)
+        wd.remove_temporaries()
+        try:
+            return self._stages(wd, input_path, info, output, until, force)
+        except BaseException:
+            wd.prune()  # a refused input must not leave an empty work directory behind
+            raise
+
+    def _stages(self, wd: Workdir, input_path: Path, info: MediaInfo, output: Path, until: str | None,
+                force: set[str] | None) -> DubResult:
         ctx = ClipContext(input_path=input_path, info=info, cfg=self.cfg, workdir=wd, output=output)
         run = _Run(ctx, DubResult(output=output, sidecar=sidecar.path_for(output), workdir=wd.root), force or set())
 
@@ -243,7 +255,8 @@ class Pipeline:
         t0 = time.perf_counter()
         ctx.progress = lambda done, total: self.report("progress", label, {"done": done, "total": total})
         try:
-            record = module.run(ctx, lang, selection)
+            with interrupts.stage(label):
+                record = module.run(ctx, lang, selection)
         finally:
             ctx.progress = None
         # downstream keys chain on this run's output id, so recomputing a stage (--force) also

@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
-from lssd.media import read_json, write_json
+from lssd.media import TEMP_MARK, read_json, write_json
 
 FINGERPRINT_CHUNK = 1 << 20
 
@@ -59,6 +59,28 @@ class Workdir:
 
     def mark_done(self, stage: str, key: str, record: dict, lang: str | None = None) -> None:
         write_json(self._marker(stage, lang), {"key": key, **record})
+
+    def remove_temporaries(self) -> None:
+        """Temporaries of a killed earlier run (``kill -9`` runs no ``finally``): the caller holds the
+        work directory's lock, so nobody else can be writing them. On a long input they are gigabytes."""
+        for tmp in self.root.rglob(f"*{TEMP_MARK}*"):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+
+    def prune(self) -> None:
+        """Remove the folders a run made but left empty (a refused input leaves ``input/``), and the work
+        directory itself when nothing is in it; never a file."""
+        for path in sorted((p for p in self.root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            try:
+                path.rmdir()
+            except OSError:
+                pass
+        try:
+            self.root.rmdir()
+        except OSError:
+            pass
 
     def reset(self, stage: str, lang: str | None = None) -> Path:
         """Forget a stage's previous artifacts before recomputing it (stale per-segment files must not leak)."""

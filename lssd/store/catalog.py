@@ -61,6 +61,10 @@ class Bundled:
     version: str
 
 
+SIZE_MARGIN = 4  # an approximate catalog size bounds one file at this many times the model's size
+DEFAULT_MAX_FILE_BYTES = 16 << 30  # and never more than this (no catalogued file is larger)
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
@@ -83,6 +87,14 @@ class ModelEntry:
     bundled: Bundled | None = None
     notes: str = ""
     catalog_file: Path | None = field(default=None, compare=False)
+
+    def max_file_bytes(self, spec: ModelFile) -> int:
+        """The most bytes an import or download of ``spec`` may write before it is refused: its published
+        size, else the model's (approximate) size times a margin, else a default, so a file of endless
+        zeros never fills the disk."""
+        if spec.size:
+            return spec.size
+        return min(self.size * SIZE_MARGIN, DEFAULT_MAX_FILE_BYTES) if self.size else DEFAULT_MAX_FILE_BYTES
 
     def licence_notice(self) -> str:
         """The sentence to print when this model is pulled or used (stronger for non-commercial)."""

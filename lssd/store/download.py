@@ -20,7 +20,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from lssd import __version__
-from lssd.errors import LssdError
+from lssd.errors import DamagedWeightsError, LssdError
 
 from .catalog import ModelFile
 
@@ -32,6 +32,10 @@ Advance = Callable[[int], None]
 
 class ChecksumError(LssdError):
     """A file's hash differs from the one its official source publishes."""
+
+
+class DamagedFileError(ChecksumError, DamagedWeightsError):
+    """A file already in the store fails its check: a bad hash, and weights as unusable as missing ones."""
 
 
 class DownloadError(LssdError):
@@ -68,13 +72,14 @@ def install_stream(
     resume_from: int = 0,
     download: bool = False,
     total: int | None = None,
+    limit: int | None = None,
 ) -> str:
     """Copy ``src`` into ``dest`` via ``dest.part``, verifying size and hash before renaming.
 
     A ``download`` that ends short of its size (``total``, what the server announced, else the catalog's) is a
     cut connection, not a file: its part file is kept for the next attempt to resume from (``resume_from`` > 0
-    keeps the bytes already there). Anything else that goes wrong removes the part file. Returns the full
-    sha256 of the installed file.
+    keeps the bytes already there). Anything else that goes wrong removes the part file. More than ``limit``
+    bytes (:meth:`ModelEntry.max_file_bytes`) stop the copy there. Returns the full sha256 of the installed file.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
@@ -88,6 +93,11 @@ def install_stream(
     try:
         with open(part, "ab" if resume_from else "wb") as out:
             while chunk := src.read(CHUNK):
+                if limit and written + len(chunk) > limit:
+                    raise ChecksumError(
+                        f"{model}: {spec.name} from {origin} is larger than {limit} bytes, far more than the catalog "
+                        "allows for it; the file was not installed."
+                    )
                 out.write(chunk)
                 digest.update(chunk)
                 written += len(chunk)
@@ -165,6 +175,7 @@ def fetch(
     model: str,
     *,
     on_start: Callable[[int | None, int], Advance | None] | None = None,
+    limit: int | None = None,
 ) -> str:
     """Download ``url`` to ``dest`` through a verified ``.part`` file and return its sha256.
 
@@ -173,10 +184,10 @@ def fetch(
     part = part_path(dest)
     offset = part.stat().st_size if part.exists() else 0
     try:
-        return _fetch(url, dest, spec, model, offset, on_start)
+        return _fetch(url, dest, spec, model, offset, on_start, limit)
     except _RangeRejected:
         part.unlink(missing_ok=True)
-        return _fetch(url, dest, spec, model, 0, on_start)
+        return _fetch(url, dest, spec, model, 0, on_start, limit)
 
 
 def _fetch(
@@ -186,13 +197,14 @@ def _fetch(
     model: str,
     offset: int,
     on_start: Callable[[int | None, int], Advance | None] | None,
+    limit: int | None = None,
 ) -> str:
     with _open_url(url, offset) as (stream, total, resumed):
         start = offset if resumed else 0
         advance = on_start(total, start) if on_start else None
         try:
             return install_stream(stream, dest, spec, url, model, advance=advance, resume_from=start,
-                                  download=True, total=total)
+                                  download=True, total=total, limit=limit)
         except (OSError, http.client.HTTPException) as exc:
             raise DownloadError(
                 f"download of {url} stopped ({exc!r}); run the same command again to resume."

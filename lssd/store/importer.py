@@ -97,13 +97,23 @@ class Source:
         with self._open(cand) as fh:
             yield fh if self.kind in ("file", "dir") else _Checked(fh, cand.where)  # type: ignore[misc]
 
+    def _inside(self, cand: Candidate) -> Path:
+        """A folder's file, refused when a symbolic link (of the file or a folder on its way) leads out of
+        the folder: as in archives, an import copies only what the folder itself holds."""
+        path = self.path / cand.key
+        real, root = path.resolve(), self.path.resolve()
+        if not real.is_relative_to(root):
+            raise BadInputError(f"{cand.where} is a symbolic link to {real}, outside {self.path}; refused "
+                                f"(copy the file itself into the folder to import it).")
+        return path
+
     @contextmanager
     def _open(self, cand: Candidate) -> Iterator[BinaryIO]:
         if self.kind == "file":
             with open(self.path, "rb") as fh:
                 yield fh
         elif self.kind == "dir":
-            with open(self.path / cand.key, "rb") as fh:
+            with open(self._inside(cand), "rb") as fh:
                 yield fh
         elif self.kind == "zip":
             with zipfile.ZipFile(self.path) as zf, zf.open(cand.key) as fh:

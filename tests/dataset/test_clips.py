@@ -144,9 +144,11 @@ def test_plain_folder_every_media_file_is_a_clip(tmp_path, clip_bank):
     (tmp_path / "a" / "b").mkdir(parents=True)
     shutil.copy(src[0], tmp_path / "a" / "b" / "x.mp4")
     shutil.copy(src[1], tmp_path / "x.mkv")
-    shutil.copy(src[2], tmp_path / "x.mp4")  # same id as x.mkv: .mp4 ranks first
     (tmp_path / "notes.txt").write_text("not media")
     found = folder_media(tmp_path)
-    assert found == {"a/b/x": tmp_path / "a" / "b" / "x.mp4", "x": tmp_path / "x.mp4"}
+    assert found == {"a/b/x": tmp_path / "a" / "b" / "x.mp4", "x": tmp_path / "x.mkv"}
+    shutil.copy(src[2], tmp_path / "x.mp4")  # same id as x.mkv: refused, naming both (issue 19)
+    with pytest.raises(BadInputError, match="x.mkv and x.mp4 would both be clip id 'x'"):
+        folder_media(tmp_path)
     with pytest.raises(BadInputError, match="--tasks needs an LVU release"):
         select(tmp_path, tasks="genre")

@@ -1,0 +1,77 @@
+"""One home for stopping on a signal. Ctrl-C (SIGINT) and SIGTERM raise :class:`Interrupted` in the main
+thread, so every ``finally`` of the run executes on the way out: temporaries are removed
+(:func:`lssd.media.atomic_output`), locks released (:func:`lssd.locks.exclusive`), worker pools closed.
+The CLI then prints one line, "interrupted during <stage>; ... rerun to resume", and exits 128 + the
+signal number (130, 143), as a shell does.
+
+The signal is remembered, not only raised: a library that turns the KeyboardInterrupt into something
+else (CTranslate2's import gives "ImportError: initialization failed") still ends as an interruption.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run got ``signum``; raised from the signal handler."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_received: list[tuple[int, str | None]] = []  # (signal, the stage running when it came)
+_stages: list[str] = []
+
+
+def _handler(signum: int, frame) -> None:
+    _received.append((signum, _stages[-1] if _stages else None))
+    raise Interrupted(signum)
+
+
+@contextmanager
+def catching() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` for the block (main thread only; elsewhere the
+    process's handlers stay as they are). The handlers before it are restored afterwards."""
+    _received.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _handler) for sig in SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Name the work in progress, for the interruption's one line."""
+    _stages.append(name)
+    try:
+        yield
+    finally:
+        _stages.pop()
+
+
+def received() -> bool:
+    return bool(_received)
+
+
+def exit_code() -> int:
+    return 128 + (_received[0][0] if _received else signal.SIGINT)
+
+
+def message() -> str:
+    """The one line: what was interrupted, and that rerunning resumes."""
+    signum, where = _received[0] if _received else (signal.SIGINT, None)
+    during = f" during {where}" if where else ""
+    return (f"interrupted{during} ({signal.Signals(signum).name}); temporary files were removed and "
+            f"finished work is kept: rerun the same command to resume")
