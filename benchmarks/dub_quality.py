@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/dub_quality.py [--langs es,fr,ja]
 
 For each dubbed track: the share of dubbed-speech energy inside the original speech spans (±0.2 s),
-the correlation with the true background outside speech, and the loudness difference from the original
-speech; for the DSP separator: background SI-SDR of the estimate vs the unprocessed mixture. Run once
+the correlation with the true background outside speech, the loudness difference from the original
+speech and the track's true peak (delivery limit −1 dBTP, which match-loudness keeps); for the DSP separator: background SI-SDR of the estimate vs the unprocessed mixture. Run once
 with ``--background`` given (the test suite's setting) and once with the DSP separator.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyloudnorm
 
+from lssd.dsp.loudness import true_peak_db
 from lssd.dsp.metrics import si_sdr
 from lssd.config import DubConfig
 from lssd.dub.pipeline import Pipeline
@@ -37,7 +38,8 @@ def report(clip, output: Path, label: str) -> None:
     original = read_audio(clip.speech)[0]
     meter = pyloudnorm.Meter(SAMPLE_RATE)
     print(f"\n{label}")
-    print(f"{'track':8s} {'energy in spans':>16s} {'bg corr outside':>16s} {'ΔLU vs original':>16s}")
+    print(f"{'track':8s} {'energy in spans':>16s} {'bg corr outside':>16s} {'ΔLU vs original':>16s} "
+          f"{'true peak dBTP':>15s}")
     for stream in probe(output).audio[1:]:
         dub = decode_audio(output, SAMPLE_RATE, stream=stream.index, timeline=True)[:, : background.shape[1]]
         speech = dub - background[:, : dub.shape[1]]
@@ -45,7 +47,8 @@ def report(clip, output: Path, label: str) -> None:
         inside = span_mask(energy.size, clip.spans, 0.2)
         corr = np.corrcoef(dub[:, ~inside].ravel(), background[:, : dub.shape[1]][:, ~inside].ravel())[0, 1]
         delta = meter.integrated_loudness(speech.mean(axis=0)) - meter.integrated_loudness(original)
-        print(f"{stream.language:8s} {energy[inside].sum() / energy.sum():16.3f} {corr:16.4f} {delta:+16.2f}")
+        print(f"{stream.language:8s} {energy[inside].sum() / energy.sum():16.3f} {corr:16.4f} {delta:+16.2f} "
+              f"{true_peak_db(dub):15.2f}")
 
 
 def main() -> None:

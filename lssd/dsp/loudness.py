@@ -117,6 +117,11 @@ def _peak_envelope(x: np.ndarray, block: int = 1 << 18) -> np.ndarray:
     return env
 
 
+def true_peak_envelope(x: np.ndarray) -> np.ndarray:
+    """Per-sample true-peak estimate of (channels, n) or (n,) audio (linear): what :func:`true_peak_db` maxes."""
+    return _peak_envelope(np.atleast_2d(np.asarray(x, dtype=np.float64)))
+
+
 def true_peak_db(x: np.ndarray) -> float:
     """True peak (dBTP, 4x oversampling) of (channels, n) or (n,) audio; -inf for silence."""
     a = np.atleast_2d(np.asarray(x, dtype=np.float64))
@@ -140,14 +145,23 @@ def limit_peaks(x: np.ndarray, sr: int, ceiling_db: float = -1.0, smooth_s: floa
     return _limit(x, a, sr, _peak_envelope(a), ceiling_db, smooth_s)
 
 
-def _limit(x: np.ndarray, a: np.ndarray, sr: int, env: np.ndarray, ceiling_db: float, smooth_s: float = 0.01
-           ) -> np.ndarray:
-    """:func:`limit_peaks` of ``x`` (as float64 (channels, n): ``a``) with its true-peak envelope given."""
+def _ceiling(ceiling_db: float, under: np.ndarray | None) -> float | np.ndarray:
+    """The linear ceiling for a signal that will be mixed onto audio whose true-peak envelope is ``under``
+    (|a + b| ≤ |a| + |b| at every instant, so the mix stays under ``ceiling_db``), a hair under the dB
+    value: oversampled peaks move slightly with the gain. Never below a tenth of the ceiling: where the bed
+    alone passes it, silencing the speech would not help."""
+    ceiling = 10 ** ((ceiling_db - 0.05) / 20)
+    return ceiling if under is None else np.maximum(ceiling - under, 0.1 * ceiling)
+
+
+def _limit(x: np.ndarray, a: np.ndarray, sr: int, env: np.ndarray, ceiling_db: float, smooth_s: float = 0.01,
+           under: np.ndarray | None = None) -> np.ndarray:
+    """:func:`limit_peaks` of ``x`` (as float64 (channels, n): ``a``) with its true-peak envelope given,
+    leaving room for ``under`` (see :func:`_ceiling`)."""
     from scipy.ndimage import minimum_filter1d
     from scipy.signal import oaconvolve
 
-    ceiling = 10 ** ((ceiling_db - 0.05) / 20)  # a hair under: oversampled peaks move slightly with the gain
-    need = np.minimum(1.0, ceiling / np.maximum(env, _EPS))
+    need = np.minimum(1.0, _ceiling(ceiling_db, under) / np.maximum(env, _EPS))
     if need.min() >= 1.0:
         return np.asarray(x, dtype=np.float32)
     radius = max(1, int(smooth_s * sr))
@@ -169,8 +183,11 @@ class LoudnessMatch:
 
 
 def match_loudness_detailed(x: np.ndarray, sr: int, target_lufs: float, ceiling_db: float = -1.0,
-                            max_extra_db: float = 6.0, iterations: int = 5) -> LoudnessMatch:
+                            max_extra_db: float = 6.0, iterations: int = 5,
+                            under: np.ndarray | None = None) -> LoudnessMatch:
     """Gain ``x`` to ``target_lufs``; if its true peak would exceed ``ceiling_db``, limit softly and re-aim.
+    ``under``: the true-peak envelope (linear, per sample of ``x``) of the audio ``x`` will be mixed onto
+    (a dub's background), so that the mix, not only ``x``, stays under the ceiling.
 
     Limiting lowers loudness, so the gain is refined by the secant method (≤ ``iterations`` measurements),
     never more than ``max_extra_db`` above the plain gain: beyond that a limiter audibly squashes speech,
@@ -185,7 +202,7 @@ def match_loudness_detailed(x: np.ndarray, sr: int, target_lufs: float, ceiling_
     tried: list[tuple[float, float]] = []
     gain_db = plain
     for _ in range(iterations):
-        y, limited = _gain_and_limit(audio, sr, gain_db, ceiling_db, env)
+        y, limited = _gain_and_limit(audio, sr, gain_db, ceiling_db, env, under)
         after = integrated_loudness(y, sr)
         if not limited or after is None or abs(after - target_lufs) < 0.02:
             break
@@ -197,14 +214,16 @@ def match_loudness_detailed(x: np.ndarray, sr: int, target_lufs: float, ceiling_
     return LoudnessMatch(y, before, after, float(gain_db), limited, peak)
 
 
-def _gain_and_limit(audio: np.ndarray, sr: int, gain_db: float, ceiling_db: float, env: np.ndarray
-                    ) -> tuple[np.ndarray, bool]:
+def _gain_and_limit(audio: np.ndarray, sr: int, gain_db: float, ceiling_db: float, env: np.ndarray,
+                    under: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
     """``audio`` gained by ``gain_db``, softly limited if its true peak (``env`` × gain) would pass the ceiling."""
     gain = 10 ** (gain_db / 20)
     y = (audio.astype(np.float64) * gain).astype(np.float32)
-    if _db(float(env.max()) * gain) <= ceiling_db:
+    if under is None and _db(float(env.max()) * gain) <= ceiling_db:
         return y, False
-    return _limit(y, np.atleast_2d(y.astype(np.float64)), sr, env * gain, ceiling_db), True
+    if under is not None and np.all(env * gain <= _ceiling(ceiling_db, under)):
+        return y, False
+    return _limit(y, np.atleast_2d(y.astype(np.float64)), sr, env * gain, ceiling_db, under=under), True
 
 
 def _next_gain(tried: list[tuple[float, float]], target: float, cap: float) -> float:

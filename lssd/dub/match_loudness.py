@@ -12,17 +12,21 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from lssd.dsp.loudness import Spectrum, eq_match, integrated_loudness, match_loudness, pieces_loudness, pieces_spectrum
+from lssd.dsp.loudness import (Spectrum, eq_match, integrated_loudness, match_loudness_detailed, pieces_loudness,
+                               pieces_spectrum, true_peak_envelope)
 from lssd import stages
 from lssd.dub.context import LOUDNESS, ClipContext, segment_file
 from lssd.languages import Language
-from lssd.media import array_blocks, write_audio, write_json
+from lssd.media import array_blocks, read_span, write_audio, write_json
 
 NAME = stages.MATCH_LOUDNESS
 
 
+CEILING_DBTP = -1.0  # delivery limit for the true peak of the dub track: segment plus the background under it
+
+
 def settings(cfg, lang: Language | None = None) -> dict:
-    return {"eq": cfg.eq}
+    return {"eq": cfg.eq, "ceiling_dbtp": CEILING_DBTP}
 
 
 class AllSpeech:
@@ -93,7 +97,11 @@ def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
         if target is None:
             out, before, after = shaped, integrated_loudness(shaped, ctx.sr), None
         else:
-            out, before, after = match_loudness(shaped, ctx.sr, target)
+            a = int(round(p["start"] * ctx.sr))
+            under = true_peak_envelope(read_span(ctx.background, a, a + shaped.shape[-1]))
+            under = np.pad(under, (0, shaped.shape[-1] - under.size))  # a segment reaching past the clip's end
+            m = match_loudness_detailed(shaped, ctx.sr, target, ceiling_db=CEILING_DBTP, under=under)
+            out, before, after = m.audio, m.before, m.after
         write_audio(out_dir / segment_file(p["id"]), out, ctx.sr)
         return {
             "target_lufs": _r(target), "before_lufs": _r(before), "after_lufs": _r(after),

@@ -103,6 +103,8 @@ def qc(
             from lssd.qc.figure import draw
 
             console.print(f"wrote {draw(output, figure, report, window)}")
+        for notice in report["notices"]:  # a fault a glance at the table could miss
+            typer.echo(f"notice: {notice}", err=True)
         status = report["status"]
     if fail_on is not None and at_least(status, fail_on):
         raise typer.Exit(1)

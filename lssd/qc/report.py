@@ -17,11 +17,30 @@ from lssd.qc import measure
 from lssd.qc.thresholds import BY_NAME, CHEAP, MODEL, PASS, SIDECAR, WARN, Metric, worst
 
 
-def _alignment(sc: dict | None, language: str) -> dict[str, float | None]:
-    """Worst stretch, trimmed and borrowed seconds of one language's segments, from the sidecar."""
+SPEECH_METRICS = ("timing", "loudness", "f0", "voice", "language", "intelligibility")  # n/a without speech
+
+
+def _said(sc: dict | None, track: dict) -> list[dict]:
+    """The sidecar's per-segment entries of one track (a dub's ``targets``, a control's ``controls``)."""
+    if sc is None or track["text_key"] is None:
+        return []
+    where, key = track["text_key"]
+    return [s.get(where, {}).get(key) for s in sc.get("segments", [])]
+
+
+def _reference(sc: dict | None, track: dict) -> str | None:
+    """The text a track was synthesized to say, in segment order; None for pseudo-text or without one."""
+    if track["text_kind"] == sidecar.TEXT_PSEUDO:
+        return None
+    texts = [t.get("text", "") for t in _said(sc, track) if t and t.get("placed", True) is not False]
+    return " ".join(t for t in texts if t.strip()) or None
+
+
+def _alignment(sc: dict | None, track: dict) -> dict[str, float | None]:
+    """Worst stretch, trimmed and borrowed seconds of one track's segments, from the sidecar."""
     if sc is None:
         return {}
-    targets = [s.get("targets", {}).get(language) for s in sc.get("segments", [])]
+    targets = _said(sc, track)
     placed = [t for t in targets if t and "stretch_ratio" in t]
     if not placed:
         return {"stretch": None, "trimmed": None}
@@ -41,9 +60,16 @@ def _tracks(path: Path, sc: dict | None, original: int | None) -> tuple[list[dic
     tracks = []
     for i, s in enumerate(streams):
         e = entries.get(i, {})
-        tracks.append({"audio_index": i, "stream": s.index, "language": e.get("language") or s.language or "und",
+        language = e.get("language") or s.language or "und"
+        control = e.get("kind") == sidecar.KIND_CONTROL
+        tracks.append({"audio_index": i, "stream": s.index, "language": language,
                        "title": e.get("title") or s.title or f"track {i}",
-                       "label": sidecar.track_label(e) if e else None})
+                       "label": sidecar.track_label(e) if e else None,
+                       # a control is tagged with the source language but speaks its own (or nothing)
+                       "spoken": e.get("spoken_language") if control else language,
+                       "text_kind": e.get("text_kind"),
+                       "text_key": (("controls", sidecar.control_id(e)) if control else ("targets", language))
+                       if e.get("kind") != sidecar.KIND_ORIGINAL else None})
     if original is None:
         original = next((i for i, e in entries.items() if e.get("kind") == sidecar.KIND_ORIGINAL), 0)
     if not 0 <= original < len(tracks):
@@ -76,23 +102,34 @@ def check(output: Path, *, table: dict[str, Metric] | None = None, costs: tuple[
     for pos in wanted:
         t = tracks[pos]
         audio = decode_audio(output, SAMPLE_RATE, stream=t["stream"], timeline=True)[:, :length]
+        covered = measure.length_share(audio.shape[1], length)
         lag = measure.sync_offset(audio, original_audio, SAMPLE_RATE, orig.spans)
         dub = measure.track(measure.shift(audio, lag or 0), SAMPLE_RATE, length)
-        found = measure.measure(dub, orig, t["language"], costs)
+        found = measure.measure(dub, orig, t["spoken"], costs, reference=_reference(sc, t))
+        if t["text_key"] is not None and t["text_key"][0] == "controls" and t["spoken"] is None:
+            # the background control speaks nothing: what is measured of speech is not its business
+            found["values"].update({k: None for k in SPEECH_METRICS if k in found["values"]})
         sync = None if lag is None else round(1000 * lag / SAMPLE_RATE, 3)
-        values = {"sync": sync, **found["values"], **_alignment(sc, t["language"])}
+        values = {"sync": sync, **({"length": covered} if CHEAP in costs else {}), **found["values"],
+                  **_alignment(sc, t)}
         metrics = judge(values, table)
         if found.get("language_status") and "language" in metrics:
             metrics["language"]["status"] = found["language_status"]
         if found.get("detected_language"):
             metrics.get("language", {})["detected"] = found["detected_language"]
+        if found.get("heard") is not None and "intelligibility" in metrics:
+            metrics["intelligibility"]["heard"] = found["heard"]
         if t["label"] is not None:
             metrics["text"] = {"value": t["label"], "unit": "",
                                "status": WARN if t["label"] == sidecar.LABEL_PSEUDO else PASS}
         info = {k: v for k, v in values.items() if k not in table}
-        out_tracks.append({**t, "metrics": metrics, "info": info, "speech_s": _seconds(dub.spans),
+        notices = [] if covered is None or covered >= 0.99 else [
+            f"track {pos} ({t['title']}) lasts {audio.shape[1] / SAMPLE_RATE:.2f} s of the original's "
+            f"{length / SAMPLE_RATE:.2f} s: cut short"]
+        t = {k: v for k, v in t.items() if k != "text_key"}
+        out_tracks.append({**t, "notices": notices, "metrics": metrics, "info": info, "speech_s": _seconds(dub.spans),
                            "status": worst(m["status"] for m in metrics.values())})
-    orig_t = tracks[orig_pos]
+    orig_t = {k: v for k, v in tracks[orig_pos].items() if k != "text_key"}
     return {
         "output": str(output),
         "sidecar": str(sidecar.find(output)) if sc else None,
@@ -101,6 +138,7 @@ def check(output: Path, *, table: dict[str, Metric] | None = None, costs: tuple[
         "original": {**orig_t, "speech_s": _seconds(orig.spans), "spans": [list(s) for s in orig.spans]},
         "tracks": out_tracks,
         "status": worst(t["status"] for t in out_tracks),
+        "notices": [n for t in out_tracks for n in t["notices"]],
         "thresholds": {m.name: {"pass": m.pass_at, "warn": m.warn_at, "better": m.better, "unit": m.unit}
                        for m in table.values()},
     }

@@ -42,7 +42,19 @@ CASES = {
     "background": "background",
     "english": "language",
     "voice": "voice",
+    "offset": "sync",  # the whole track 30 ms late
+    "short": "length",  # cut off at half the original's length
+    "ducked": "background_under_speech",  # the bed ducked by 10 dB under the speech (a gating separator)
+    "noisy": "intelligibility",  # the good dub buried in noise inside the speech spans
+    "other_text": "intelligibility",  # Spanish, fluent, but not the text it was made to say
 }
+OTHER_TEXT = (
+    "El tren sale a las ocho de la mañana todos los días.",
+    "Mi hermana compró tres manzanas rojas en el mercado.",
+)
+OFFSET_S = 0.03
+DUCK_DB = -10.0
+NOISE_SNR_DB = -6.0  # speech-to-noise ratio of the noisy case inside the speech spans (the noise is louder)
 
 
 @dataclass
@@ -100,6 +112,17 @@ def build(path: Path, cases: list[str] | None = None, duration: float = 9.0) -> 
         return _place(n, pieces, sr)
 
     good = dub_speech()
+    inside = np.zeros(n, dtype=np.float32)
+    for a, b in spans:
+        inside[int(a * sr):int(b * sr)] = 1.0
+    rng = np.random.default_rng(3)
+    from scipy.signal import butter, sosfilt
+
+    band = sosfilt(butter(4, (300, 3400), btype="bandpass", fs=sr, output="sos"), rng.standard_normal(n))
+    noise = _level(band.astype(np.float32), SPEECH_DB - NOISE_SNR_DB) * inside  # telephone-band: where speech is
+    duck = np.convolve(inside, np.ones(int(0.05 * sr)) / int(0.05 * sr), mode="same")  # 50 ms ramps
+    duck = 1.0 - (1.0 - 10 ** (DUCK_DB / 20)) * duck
+    lag = int(round(OFFSET_S * sr))
     tracks = {
         "good": bg + good,
         "late": bg + dub_speech(shift=1.0),
@@ -108,6 +131,11 @@ def build(path: Path, cases: list[str] | None = None, duration: float = 9.0) -> 
         "background": music_background(duration, sr, seed=7, level_db=BACKGROUND_DB)[:, ::-1].copy() + good,
         "english": bg + dub_speech(texts=ENGLISH_AGAIN, voice="en"),
         "voice": bg + dub_speech(voice="es+f3", pitch=85),
+        "offset": np.pad(bg + good, ((0, 0), (lag, 0)))[:, :n],
+        "short": (bg + good)[:, : n // 2],
+        "ducked": bg * duck[None, :].astype(np.float32) + good,
+        "noisy": bg + good + noise,
+        "other_text": bg + dub_speech(texts=OTHER_TEXT),
     }
     entries = [sidecar.track_entry(0, "eng", sidecar.KIND_ORIGINAL, "English (original)")]
     entries += [sidecar.track_entry(i + 1, "spa", sidecar.KIND_SYNTHETIC_DUB, f"Spanish ({c})",
@@ -140,3 +168,70 @@ def _mux(wavs: list[Path], out: Path, duration: float, languages: list[str], tit
         cmd += [f"-metadata:s:a:{i}", f"language={lang}", f"-metadata:s:a:{i}", f"title={title}"]
     with atomic_output(out) as tmp:
         subprocess.run([*cmd, "-f", "matroska", str(tmp)], check=True, capture_output=True)
+
+
+# ------------------------------------------------------------------ known stems: the bed under the speech
+
+@dataclass
+class KnownStems:
+    """A clip's parts, each known: the music bed, the original speech, a dub's speech, where speech is."""
+
+    bed: np.ndarray  # (2, n)
+    speech: np.ndarray  # (n,) the original speech
+    dub_speech: np.ndarray  # (n,) Spanish speech of the same spans
+    spans: list[tuple[float, float]]
+    sr: int
+
+    @property
+    def mix(self) -> np.ndarray:
+        return self.bed + self.speech[None, :]
+
+
+def known_stems(duration: float = 18.0, seed: int = 0, sr: int = SAMPLE_RATE) -> KnownStems:
+    """The original lines (every :data:`PERIOD` s) over a music bed of its own ``seed``, and a dub's speech."""
+    n = int(duration * sr)
+    bed = music_background(duration, sr, seed=seed, level_db=BACKGROUND_DB + 2.0)
+    lines = [(t + k * PERIOD, _level(speak(text), SPEECH_DB)) for k in range(max(1, int(duration // PERIOD)))
+             for t, text in ORIGINAL]
+    spans = [(t, t + x.size / sr) for t, x in lines]
+    dub = [(a, _level(_fitted(text, "es", 50, b - a, sr), SPEECH_DB)) for (a, b), text in zip(spans, DUB * len(spans))]
+    return KnownStems(bed, _place(n, lines, sr), _place(n, dub, sr), spans, sr)
+
+
+def separated_beds(stems: KnownStems) -> dict[str, np.ndarray]:
+    """The bed as separators of falling quality would estimate it from the mix, best first: the true bed,
+    an ideal ratio mask (oracle), the same mask sharpened (cube: more bed taken with the speech), lssd's DSP
+    fallback separator, the bed ducked by 10 dB under speech, and the bed gated off under speech."""
+    import librosa
+
+    from lssd.backends.dsp_separator import DspSeparator
+    from lssd.dsp.metrics import span_mask
+
+    def mask(power: float) -> np.ndarray:
+        out = []
+        for c in range(stems.bed.shape[0]):
+            m = librosa.stft(stems.mix[c], n_fft=2048, hop_length=512)
+            b = librosa.stft(stems.bed[c], n_fft=2048, hop_length=512)
+            ratio = (np.abs(b) ** 2 / (np.abs(b) ** 2 + np.abs(m - b) ** 2 + 1e-12)) ** power
+            out.append(librosa.istft(m * ratio, hop_length=512, length=stems.mix.shape[1]))
+        return np.stack(out).astype(np.float32)
+
+    n, sr = stems.mix.shape[1], stems.sr
+    speaking = span_mask(n, stems.spans, sr, 0.1)
+    return {
+        "true bed": stems.bed,
+        "ideal ratio mask": mask(1.0),
+        "sharpened mask": mask(3.0),
+        "lssd dsp": DspSeparator().separate(stems.mix, sr)[1],
+        "ducked 10 dB": stems.bed * np.where(speaking, 10 ** (DUCK_DB / 20), 1.0)[None, :].astype(np.float32),
+        "gated": stems.bed * np.where(speaking, 0.0, 1.0)[None, :].astype(np.float32),
+    }
+
+
+def true_bed_error(estimate: np.ndarray, stems: KnownStems) -> float:
+    """dB of the estimate's error against the true bed, under the original speech, relative to the bed."""
+    from lssd.dsp.metrics import span_mask
+
+    inside = span_mask(stems.bed.shape[1], stems.spans, stems.sr, 0.0)
+    err = float(np.sum((estimate - stems.bed)[:, inside].astype(np.float64) ** 2))
+    return 10 * np.log10(max(err, 1e-12) / float(np.sum(stems.bed[:, inside].astype(np.float64) ** 2)))

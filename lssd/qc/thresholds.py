@@ -53,6 +53,11 @@ METRICS: tuple[Metric, ...] = (
     Metric("background", "background residual", "dB", LOWER, -20.0, -12.0, CHEAP,
            "energy of dub − original outside all speech (± 0.2 s) relative to the original there: "
            "the background must be untouched"),
+    Metric("background_under_speech", "bed lost under speech", "dB", LOWER, -15.0, -6.0, CHEAP,
+           "background energy the dub lost or altered under the original's speech, relative to the bed there "
+           "(cross-energy against the bed measured around each span; lssd.qc.background)"),
+    Metric("length", "track length", "share", HIGHER, 0.99, 0.95, CHEAP,
+           "share of the original track's length the dub track covers (a track cut short fails)"),
     Metric("leakage", "original speech left", "dB", LOWER, -20.0, -12.0, CHEAP,
            "level of the original speech still in the dub track inside its speech spans (gain, dB)"),
     Metric("f0", "median F0 diff", "st", ABS, 2.0, 4.0, CHEAP,
@@ -64,6 +69,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("language", "P(tagged language)", "p", HIGHER, 0.5, 0.1, MODEL,
            "probability Whisper base gives the track's tagged language on its loudest 30 s; passes when "
            "that language is also the most likely one"),
+    Metric("intelligibility", "character error rate", "CER", LOWER, 0.3, 0.5, MODEL,
+           "CER of what Whisper base hears in the track (told its spoken language) against the text lssd "
+           "synthesized (sidecar); pseudo-text n/a"),
     Metric("voice", "voice similarity", "cos", HIGHER, 0.75, 0.6, MODEL,
            "cosine similarity of GE2E speaker embeddings (Resemblyzer) of dub and original speech"),
 )
