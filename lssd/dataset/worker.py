@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lssd import locks, sidecar, stages
+from lssd.dataset.reproducible import seed_clip
 from lssd.dub.pipeline import remove_stale_temporaries
 from lssd.errors import LssdError
 
@@ -98,6 +99,7 @@ class ClipWorker:
         if fd is None:
             return {"id": job.clip_id, "status": BUSY, "reason": locks.holder(lock)}
         t0 = time.perf_counter()
+        seed_clip(job.clip_id)  # a library drawing on a global generator draws the same for this clip anywhere
         try:
             output = output_path(self.out_dir, job.clip_id, job.has_video, self.cfg.container)
             remove_stale_temporaries(output, claimed=True)
