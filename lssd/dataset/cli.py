@@ -14,7 +14,7 @@ from lssd.dataset.worker import MODE_DUB, MODE_SEPARATE
 from lssd.dub.cli import with_config_options
 from lssd.errors import BadInputError
 
-console = Console(stderr=True)
+console = Console()  # stdout: a batch job's log shows the progress lines (errors go to stderr)
 
 
 class Engine(str, Enum):
@@ -47,14 +47,14 @@ def build_dataset(
     root: Path = typer.Argument(..., help="LVU folder (lvu_1.0/ and videos/) or any folder of videos."),
     langs: str | None = typer.Option(None, "--langs", "-l", help="Target languages: es,fr,ja (not with --separate-only)."),
     output: Path = typer.Option(..., "--output", "-o", help="Dataset folder to write (OUT_DIR)."),
-    videos: Path | None = typer.Option(None, help="Folder of <id>.<ext> videos [default: ROOT/videos]."),
+    videos: Path | None = typer.Option(None, help="Folder of <id>.<ext> videos \\[default: ROOT/videos]."),
     tasks: str | None = typer.Option(None, help="Only ids of these LVU tasks: genre,scene."),
     ids: Path | None = typer.Option(None, help="Only the ids listed in this file (one per line)."),
     limit: int | None = typer.Option(None, help="Only the first N ids."),
     shard: str | None = typer.Option(None, help="i/n: this job's share of the ids (job arrays)."),
-    workers: int | None = typer.Option(None, help="Workers [default: one per GPU, else one per core]."),
+    workers: int | None = typer.Option(None, help="Workers \\[default: one per GPU, else one per core]."),
     engine: Engine = typer.Option(Engine.local, help="local processes, or ray (a Ray cluster)."),
-    ray_address: str | None = typer.Option(None, help="Ray cluster to join [default: RAY_ADDRESS, else a local one]."),
+    ray_address: str | None = typer.Option(None, help="Ray cluster to join \\[default: RAY_ADDRESS, else a local one]."),
     keep_work: bool = typer.Option(False, help="Keep each clip's work directory (intermediate WAVs)."),
     qc: bool = typer.Option(True, help="Record each dub's cheap QC summary in its manifest row (≈9 s CPU per "
                                        "minute of audio per track; `lssd qc --manifest` reads it)."),
