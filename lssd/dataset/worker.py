@@ -186,16 +186,22 @@ class ClipWorker:
         return row
 
     def _row_from_sidecar(self, job: Job, output: Path, data: dict[str, Any], reused: bool) -> dict[str, Any]:
+        from lssd.dataset.models import identify
+
         records = data.get("stages", {})
         models: dict[str, str] = {}
         licences: list[str] = []
         for record in records.values():
-            prov = (record or {}).get("provenance") or {}
-            models.update({str(k): str(v) for k, v in (prov.get("files") or {}).items()})
-            if prov.get("licence_notice"):
-                licences.append(str(prov["licence_notice"]))
-            elif prov.get("licence"):
-                licences.append(f"{prov.get('model') or record.get('backend')}: {prov['licence']}")
+            for prov in _provenances((record or {}).get("provenance") or {}):
+                for file, sha in (prov.get("files") or {}).items():
+                    entry = identify(str(file), str(sha), str(prov.get("model") or ""))
+                    models[f"{entry.name if entry else record.get('backend')}/{file}"] = str(sha)
+                    if entry is not None:
+                        licences.append(f"{entry.name}: {entry.licence}")
+                if prov.get("licence_notice"):
+                    licences.append(str(prov["licence_notice"]))
+                elif prov.get("licence"):
+                    licences.append(f"{prov.get('model') or record.get('backend')}: {prov['licence']}")
         speech = bool(data.get("segments"))
         return {
             "id": job.clip_id, "status": "done" if speech else "no-speech",
@@ -295,6 +301,12 @@ def _format_tags(path: Path) -> dict[str, str]:
             return {str(k).lower(): str(v) for k, v in container.metadata.items()}
     except (OSError, av.error.FFmpegError):
         return {}
+
+
+def _provenances(prov: dict[str, Any]) -> list[dict[str, Any]]:
+    """A stage's provenance and those nested in it (e.g. faster-whisper's language-ID model)."""
+    nested = [v for v in prov.values() if isinstance(v, dict) and "files" in v]
+    return [prov, *[p for n in nested for p in _provenances(n)]]
 
 
 def _cpu_seconds() -> float:
