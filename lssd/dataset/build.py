@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from lssd.dataset import card, clips
+from lssd.dataset import card, clips, gpus
 from lssd.dataset.manifest import FINISHED, Manifest
 from lssd.dataset.pool import Crash, Event, LocalPool
 from lssd.dataset.progress import BuildProgress, hms
@@ -59,6 +59,7 @@ class BuildOptions:
     qc: bool = True
     dry_run: bool = False
     mode: str = MODE_DUB  # MODE_DUB | MODE_SEPARATE (--separate-only)
+    workers_per_gpu: int = 1
 
 
 @dataclass
@@ -67,11 +68,9 @@ class Outcome:
     exit_code: int
 
 
-def default_workers() -> int:
-    """One per GPU when there are GPUs, else one per core."""
-    import torch
-
-    return torch.cuda.device_count() or usable_cores()
+def default_workers(device: str = "auto", workers_per_gpu: int = 1) -> int:
+    """``workers_per_gpu`` per GPU when the build uses GPUs, else one per core."""
+    return gpus.default_workers(device, workers_per_gpu, usable_cores())
 
 
 def build(opts: BuildOptions, console: Console) -> Outcome:
@@ -92,9 +91,11 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
     clips.probe_all(selection.clips)
     manifest = Manifest(out_dir)
     previous = manifest.rows()
-    workers = opts.workers or default_workers()
+    workers = opts.workers or default_workers(cfg.device, opts.workers_per_gpu)
     if workers < 1:
         raise BadInputError(f"--workers must be at least 1, got {workers}")
+    if opts.workers_per_gpu < 1:
+        raise BadInputError(f"--workers-per-gpu must be at least 1, got {opts.workers_per_gpu}")
     if opts.dry_run:
         _dry_run(selection, previous, workers, console)
         return Outcome(previous, 0)
@@ -102,6 +103,9 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
     from lssd.backends import registry
 
     registry.preflight(cfg)
+    fit = gpus.check_fit(cfg, opts.workers_per_gpu)  # before any worker loads a model
+    if fit:
+        console.print(f"GPU memory: {fit}", highlight=False)
     for line in deviations:
         console.print(f"[yellow]paper profile deviation:[/] {line}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -165,12 +169,12 @@ def _run(opts: BuildOptions, cfg, out_dir: Path, todo: list[Job], members: dict,
          counts: Counter, workers: int, durations: dict[str, float], console: Console) -> float:
     """Run the clips over the workers; the CPU seconds the workers spent."""
     specs = [WorkerSpec(str(out_dir), opts.langs, _worker_kwargs(opts, workers), opts.mode, opts.keep_work,
-                        _env(cfg.device, i), opts.qc)
+                        gpus.pinned_env(cfg.device, i), opts.qc)
              for i in range(workers)]
     if opts.engine == "ray":
         from lssd.dataset.ray_pool import RayPool
 
-        pool: Any = RayPool(specs, opts.ray_address, use_gpus=cfg.device != "cpu")
+        pool: Any = RayPool(specs, opts.ray_address, use_gpus=cfg.device != "cpu", workers_per_gpu=opts.workers_per_gpu)
     else:
         pool = LocalPool(specs)
     queue, deferred = deque(todo), []
@@ -248,14 +252,6 @@ def _warnings_to(log: Path):
         yield
 
 
-def _env(device: str, index: int) -> dict[str, str]:
-    """Pin local worker ``index`` to one GPU (round-robin) when the build uses GPUs."""
-    if device == "cpu":
-        return {}
-    import torch
-
-    n = torch.cuda.device_count()
-    return {"CUDA_VISIBLE_DEVICES": str(index % n)} if n else {}
 
 
 def _copy_release(release: Path, out_dir: Path) -> None:

@@ -14,6 +14,7 @@ work, whose results are collected in segment order.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from typing import Any
 
@@ -64,5 +65,8 @@ def comparable_sidecar(data: Any, out_dir: str | None = None) -> Any:
 
 
 def comparable_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A manifest row without its volatile columns."""
-    return {k: v for k, v in row.items() if k not in VOLATILE_ROW}
+    """A manifest row without its volatile columns (and the QC summary without its timing)."""
+    out = {k: v for k, v in row.items() if k not in VOLATILE_ROW}
+    if isinstance(out.get("qc"), str):
+        out["qc"] = comparable_sidecar(json.loads(out["qc"]))
+    return out

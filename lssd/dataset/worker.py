@@ -260,10 +260,12 @@ def _qc(output: Path) -> str:
 
     from lssd.qc.report import qc_summary
 
+    t0 = time.perf_counter()
     try:
-        return json.dumps(qc_summary(output))
+        summary = qc_summary(output)
     except LssdError as err:
-        return json.dumps({"status": "error", "reason": str(err)})
+        summary = {"status": "error", "reason": str(err)}
+    return json.dumps({**summary, "seconds": round(time.perf_counter() - t0, 3)})  # QC's cost, apart from the dub's
 
 
 def separated_by(backend: str, model: str) -> str:
