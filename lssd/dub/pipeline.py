@@ -1,6 +1,6 @@
 """The dubbing pipeline, in the order of the paper's Fig. 5 (the stage table, :mod:`lssd.stages`):
 
-    separate → transcribe → [per language: translate → synthesize → align → voice-convert →
+    separate → transcribe → diarize → [per language: translate → synthesize → align → voice-convert →
     match-loudness] → remux
 
 Each stage is a module with ``settings(cfg, lang)`` (what its cache key depends on), ``run(ctx, lang,
@@ -24,6 +24,7 @@ from lssd.backends import registry
 from lssd.config import DubConfig
 from lssd.dub import (
     align,
+    diarize,
     match_loudness,
     prepare,
     remux,
@@ -40,10 +41,10 @@ from lssd.errors import BadInputError
 from lssd.languages import Language, get_language
 from lssd.media import MediaInfo, probe
 
-STAGE_VERSION = 3  # bump to invalidate every cache when an algorithm changes
+STAGE_VERSION = 4  # bump to invalidate every cache when an algorithm changes
 LOCK_WAIT_S = 24 * 3600.0  # a second run on the same clip waits this long for the first
 MODULES: dict[str, ModuleType] = {
-    m.NAME: m for m in (separate, transcribe, translate, synthesize, align, voice_convert, match_loudness, remux)
+    m.NAME: m for m in (separate, transcribe, diarize, translate, synthesize, align, voice_convert, match_loudness, remux)
 }
 assert tuple(MODULES) == stages.NAMES, "every stage of the table has its module, in the table's order"
 GLOBAL_STAGES = tuple(MODULES[s.name] for s in stages.TABLE if not s.per_language and s.name != stages.REMUX)
@@ -188,7 +189,7 @@ class Pipeline:
         ctx.targets = self._target_langs(ctx, warn=bool(ctx.transcript.segments))
         chained = dict(keys)
         for lang in ctx.targets if ctx.transcript.segments else []:
-            upstream = [keys[stages.TRANSCRIBE]]
+            upstream = [keys[stages.DIARIZE]]  # chained on transcribe's
             for module in LANGUAGE_STAGES:
                 upstream.append(self._step(run, module, lang, list(upstream)))
                 if module.NAME == until:
