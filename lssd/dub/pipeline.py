@@ -34,7 +34,7 @@ from lssd.dub import (
     translate,
     voice_convert,
 )
-from lssd.dub.context import ClipContext
+from lssd.dub.context import SPEAKERS, ClipContext
 from lssd.dub.profiles import apply_profile
 from lssd.dub.workdir import Workdir, fingerprint, make_key
 from lssd.errors import BadInputError
@@ -279,7 +279,7 @@ def build_sidecar(ctx: ClipContext, records: dict) -> dict:
         per_lang[iso] = (translation, placements, loud)
     segments = []
     for seg in ctx.transcript.segments:
-        entry = {"id": seg.id, "start": seg.start, "end": seg.end, "text": seg.text,
+        entry = {"id": seg.id, "start": seg.start, "end": seg.end, "text": seg.text, "speaker": seg.speaker,
                  "dubbed": seg.duration >= ctx.cfg.min_segment, "targets": {}}
         for iso, (translation, placements, loud) in per_lang.items():
             p = placements.get(seg.id)
@@ -304,10 +304,22 @@ def build_sidecar(ctx: ClipContext, records: dict) -> dict:
         "tracks": remux_record["tracks"],
         "srt": remux_record["srt"],
         "segments": segments,
+        "speakers": speakers_table(ctx, records),
         "stages": {k: v for k, v in records.items()},
         "settings": _settings(ctx.cfg),
         "notices": list(ctx.notices),
     }
+
+
+def speakers_table(ctx: ClipContext, records: dict) -> list[dict]:
+    """The diarize stage's speakers (id, speech seconds, segments, median F0) with the TTS voice each got
+    per language (``voices``: iso3 → the synthesizer's voice; absent where the engine has no voices)."""
+    if not ctx.path(stages.DIARIZE, SPEAKERS).exists():
+        return []
+    voices = {stage_id.split(":", 1)[1]: record.get("voices") or {} for stage_id, record in records.items()
+              if stage_id.startswith(f"{stages.SYNTHESIZE}:")}
+    return [{**row, "voices": {iso: v[row["id"]] for iso, v in voices.items() if row["id"] in v}}
+            for row in ctx.speakers["speakers"]]
 
 
 def _settings(cfg: DubConfig) -> dict:

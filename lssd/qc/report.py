@@ -13,7 +13,7 @@ import numpy as np
 from lssd import sidecar
 from lssd.errors import BadInputError
 from lssd.media import SAMPLE_RATE, decode_audio, probe
-from lssd.qc import measure
+from lssd.qc import measure, speakers
 from lssd.qc.thresholds import BY_NAME, CHEAP, MODEL, PASS, SIDECAR, WARN, Metric, worst
 
 
@@ -90,8 +90,10 @@ def check(output: Path, *, table: dict[str, Metric] | None = None, costs: tuple[
             metrics["text"] = {"value": t["label"], "unit": "",
                                "status": WARN if t["label"] == sidecar.LABEL_PSEUDO else PASS}
         info = {k: v for k, v in values.items() if k not in table}
+        per_speaker = speakers.measure(dub.mono, orig.mono, sc, t["language"], MODEL in costs) if sc else None
         out_tracks.append({**t, "metrics": metrics, "info": info, "speech_s": _seconds(dub.spans),
-                           "status": worst(m["status"] for m in metrics.values())})
+                           "status": worst(m["status"] for m in metrics.values()),
+                           **({"speakers": per_speaker} if per_speaker else {})})
     orig_t = tracks[orig_pos]
     return {
         "output": str(output),
