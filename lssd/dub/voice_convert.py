@@ -31,7 +31,7 @@ def choose(ctx: ClipContext, lang: Language) -> registry.Selection:
 
 def run(ctx: ClipContext, lang: Language, selection: registry.Selection) -> dict:
     engine = registry.engine(selection.backend, ctx.backend_cfg())
-    out_dir = ctx.workdir.reset(NAME, lang.iso3)
+    out_dir = ctx.workdir.reset(NAME, lang.work_dir(NAME))
 
     speaker_of = {s.id: s.speaker for s in ctx.transcript.segments}
     references = speaker_references(ctx, {speaker_of.get(p["id"]) for p in ctx.alignment(lang)["placements"]})
