@@ -119,7 +119,7 @@ def make_conversation_clip(path: Path, *, lines=CONVERSATION, gap: float = 0.25,
         spans.append((t, t + s.size / sr))
         who.append(f"S{index + 1}")
         t += s.size / sr + gap
-    duration = round(t + 0.8, 2)
+    duration = round(t - gap + 0.5, 2)  # the default conversation stays under 12 s: one shot the index keeps
     n = int(round(duration * sr))
     speech = np.zeros(n, dtype=np.float32)
     for t0, s in pieces:
