@@ -26,6 +26,7 @@ Columns:
 ``reused``          True when an earlier or concurrent build had made the output: nothing recomputed
 ``finished``        UTC time the row was written
 ``qc``              JSON text of the clip's quality summary (``lssd qc``); null until QC has run
+``speakers``        how many speakers the diarize stage found (null for outputs without a speakers table)
 ==================  ===========================================================================
 """
 
@@ -56,16 +57,17 @@ def _schema():
         ("input", pa.string()), ("output", pa.string()), ("sidecar", pa.string()),
         ("models", pa.map_(pa.string(), pa.string())), ("licences", strings), ("attempts", pa.int64()),
         ("worker", pa.string()), ("reused", pa.bool_()), ("finished", pa.string()), ("qc", pa.string()),
+        ("speakers", pa.int64()),
     ])
 
 
 COLUMNS = ("id", "tasks", "splits", "status", "reason", "duration", "source_language", "languages", "backends",
            "stage_seconds", "wall_seconds", "input", "output", "sidecar", "models", "licences", "attempts",
-           "worker", "reused", "finished", "qc")
+           "worker", "reused", "finished", "qc", "speakers")
 DEFAULTS: dict[str, Any] = {"tasks": [], "splits": [], "reason": "", "duration": None, "source_language": "",
                             "languages": [], "backends": {}, "stage_seconds": {}, "wall_seconds": None, "input": "",
                             "output": "", "sidecar": "", "models": {}, "licences": [], "attempts": 0, "worker": "",
-                            "reused": False, "finished": "", "qc": None}
+                            "reused": False, "finished": "", "qc": None, "speakers": None}
 
 
 def complete(row: dict[str, Any]) -> dict[str, Any]:
