@@ -68,6 +68,7 @@ class DubConfig:
     eq: str = "builtin"  # "builtin" | "matchering" | "none"
     # output
     container: str = "mkv"  # "mkv" | "mp4" (audio-only input always gives .mka)
+    srt_speakers: bool = False  # lead each subtitle cue with its speaker's id ([S1] …)
     # input
     allow_truncated: bool = False  # dub what decodes of a file whose streams end before its header says
     # counterfactual controls (lssd's addition): extra tracks, see lssd.dub.controls

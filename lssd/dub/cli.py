@@ -148,6 +148,7 @@ def config_options(
     min_speakers: int = typer.Option(default("min_speakers"), help="Fewest speakers the estimate may find."),
     max_speakers: int = typer.Option(default("max_speakers"), help="Most speakers the estimate may find."),
     diarizer_model: str = typer.Option(default("diarizer_model"), help="pyannote diarization catalog model."),
+    srt_speakers: bool = typer.Option(default("srt_speakers"), help="Lead each subtitle cue with its speaker ([S1] …)."),
     background: Path | None = typer.Option(None, help="Music-and-effects stem of this clip: skips separation."),
     source_subtitles: Path | None = typer.Option(None, help="SRT/VTT of the original speech (text and timing)."),
     subtitles: list[str] = typer.Option([], help="Target-language subtitles LANG=PATH (repeatable): used as the translation."),
@@ -174,6 +175,7 @@ def config_options(
     return dict(
         separator=separator, asr=asr, translator=translator, tts=tts, vc=vc, diarizer=diarizer,
         speakers=speakers, min_speakers=min_speakers, max_speakers=max_speakers, diarizer_model=diarizer_model,
+        srt_speakers=srt_speakers,
         background=_existing(background, "--background"),
         source_subtitles=_existing(source_subtitles, "--source-subtitles"),
         subtitles=parse_subtitles(subtitles),

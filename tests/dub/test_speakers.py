@@ -99,8 +99,10 @@ def test_a_two_speaker_dub_keeps_who_speaks(conversation, tmp_path, capsys):
     B (and vice versa) with F0 within 1.5 semitones, in es and fr; QC prints it; index and training read it."""
     out_file = tmp_path / "talk.dub.mkv"
     code, out = run_cli(["dub", conversation.path, "--langs", "es,fr", "-o", out_file, "--workdir", tmp_path / "w",
-                         "--background", conversation.background, "--vc", "world"], capsys)
+                         "--background", conversation.background, "--vc", "world", "--srt-speakers"], capsys)
     assert code == 0, out
+    srt = (tmp_path / "talk.dub.spa.srt").read_text()
+    assert "[S1] " in srt and "[S2] " in srt
     sc = sidecars.read(out_file)
     assert [s["speaker"] for s in sc["segments"]] == conversation.speakers
     table = {r["id"]: r for r in sc["speakers"]}
