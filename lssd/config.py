@@ -38,6 +38,7 @@ class DubConfig:
     translator: str = "auto"
     tts: str = "auto"
     vc: str = "auto"
+    diarizer: str = "auto"
     strict: bool = False  # refuse labelled fallbacks (and, with profile "paper", any deviation)
     profile: str = "offline"  # "offline" | "paper" (applied by the pipeline: lssd.dub.profiles)
     # user-supplied material
@@ -51,6 +52,11 @@ class DubConfig:
     seamless_model: str = "seamless-m4t-v2-large"
     seamless_mode: str = "t2st"  # "t2st" (text→speech, the paper's default) | "s2st" (speech→speech)
     vc_model: str = "knn-vc"
+    diarizer_model: str = "pyannote-speaker-diarization-3.1"
+    # speakers (diarize): a fixed count, or bounds on the estimated one
+    speakers: int = 0  # 0 = estimate
+    min_speakers: int = 1
+    max_speakers: int = 8
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     threads: int = 0  # segments worked on at once inside a per-language stage (0 = one per usable core)
     # alignment
@@ -62,6 +68,7 @@ class DubConfig:
     eq: str = "builtin"  # "builtin" | "matchering" | "none"
     # output
     container: str = "mkv"  # "mkv" | "mp4" (audio-only input always gives .mka)
+    srt_speakers: bool = False  # lead each subtitle cue with its speaker's id ([S1] …)
     # input
     allow_truncated: bool = False  # dub what decodes of a file whose streams end before its header says
     # counterfactual controls (lssd's addition): extra tracks, see lssd.dub.controls
@@ -81,6 +88,10 @@ class DubConfig:
             raise BadInputError(f"need 0 < --min-ratio ≤ 1 ≤ --max-ratio, got {self.min_ratio} and {self.max_ratio}")
         if not (isinstance(self.threads, int) and self.threads >= 0):
             raise BadInputError(f"--threads must be a whole number ≥ 0 (0 = one per core), got {self.threads}")
+        if not all(isinstance(v, int) for v in (self.speakers, self.min_speakers, self.max_speakers)) or not (
+                self.speakers >= 0 and 1 <= self.min_speakers <= self.max_speakers):
+            raise BadInputError(f"need --speakers ≥ 0 (0 = estimate) and 1 ≤ --min-speakers ≤ --max-speakers, got "
+                                f"{self.speakers}, {self.min_speakers} and {self.max_speakers}")
         for name in ("min_gap", "min_segment"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):

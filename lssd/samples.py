@@ -28,6 +28,7 @@ class SampleClip:
     spans: list[tuple[float, float]] = field(default_factory=list)  # where speech is, seconds
     lines: list[str] = field(default_factory=list)
     duration: float = 0.0
+    speakers: list[str] = field(default_factory=list)  # who speaks each line (conversation clips)
 
 
 def speak(text: str, voice: str = "en", rate: int = 160, pitch: int = 50) -> np.ndarray:
@@ -87,6 +88,54 @@ def make_sample_clip(path: Path, *, duration: float = 12.0, lines=DEFAULT_LINES,
         write_audio(mix_path, mix, sr)
         _mux_picture(mix_path, path, duration, size, fps, audio_codec)
     return SampleClip(path=path, background=bg_path, speech=speech_path, spans=spans, lines=texts, duration=duration)
+
+
+# (espeak-ng voice, pitch 0-99) per speaker of a generated conversation: low man, woman, higher man
+CONVERSATION_VOICES = (("en+m3", 25), ("en+f2", 70), ("en-us+m6", 55))
+CONVERSATION = (
+    (0, "Did you see the boats come back before the storm?"),
+    (1, "I did, they were late again tonight."),
+    (0, "The old keeper says the sea will be rough tomorrow."),
+    (1, "Then nobody should go out until the wind drops."),
+)
+
+
+def make_conversation_clip(path: Path, *, lines=CONVERSATION, gap: float = 0.25,
+                           start: float = 0.6, music: bool = True, speech_db: float = -18.0,
+                           background_db: float = -28.0, seed: int = 0) -> SampleClip:
+    """Speakers taking turns (``lines`` = (speaker index, text)), each an espeak-ng voice of its own pitch
+    (:data:`CONVERSATION_VOICES`), ``gap`` seconds apart: gaps this short put several turns inside one
+    sentence-level segment. ``spans`` and ``speakers`` are the truth per line (speaker ids S1, S2, …)."""
+    sr = SAMPLE_RATE
+    pieces, spans, who = [], [], []
+    t = start
+    for index, text in lines:
+        voice, pitch = CONVERSATION_VOICES[index]
+        s = espeak(text, voice, pitch=pitch, speed=165)
+        active = np.flatnonzero(np.abs(s) > 1e-3)
+        s = s[active[0]:active[-1] + 1] if active.size else s
+        s *= 10 ** (speech_db / 20) / (np.sqrt(np.mean(s**2)) + 1e-12)
+        pieces.append((t, s))
+        spans.append((t, t + s.size / sr))
+        who.append(f"S{index + 1}")
+        t += s.size / sr + gap
+    duration = round(t - gap + 0.5, 2)  # the default conversation stays under 12 s: one shot the index keeps
+    n = int(round(duration * sr))
+    speech = np.zeros(n, dtype=np.float32)
+    for t0, s in pieces:
+        a = int(round(t0 * sr))
+        speech[a:a + s.size] += s[: n - a]
+    background = music_background(duration, sr, seed, background_db) if music else np.zeros((2, n), np.float32)
+    path = Path(path)
+    bg_path, speech_path = path.with_name(f"{path.stem}.background.wav"), path.with_name(f"{path.stem}.speech.wav")
+    write_audio(bg_path, background, sr)
+    write_audio(speech_path, speech, sr)
+    with tempfile.TemporaryDirectory(prefix="lssd-sample-") as tmp:
+        mix_path = Path(tmp) / "mix.wav"
+        write_audio(mix_path, background + speech[None, :], sr)
+        _mux_picture(mix_path, path, duration, "320x180", 25, "aac")
+    return SampleClip(path=path, background=bg_path, speech=speech_path, spans=spans,
+                      lines=[text for _, text in lines], duration=duration, speakers=who)
 
 
 def make_clip_from_audio(audio_path: Path, path: Path, *, size: str = "320x180", fps: int = 25,

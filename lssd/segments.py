@@ -25,6 +25,7 @@ class Segment:
     end: float
     text: str = ""
     words: list[Word] = field(default_factory=list)
+    speaker: str | None = None  # diarization's speaker id (S1, S2, …); None before the diarize stage
 
     @property
     def duration(self) -> float:

@@ -85,6 +85,7 @@ def validate(data: Any, name: str) -> dict[str, Any]:
         raise BadInputError(f"sidecar {name} has no list of tracks")
     _validate_types(data, name)
     _validate_controls(data["tracks"] if "tracks" in data else [], name)
+    _validate_speakers(data, name)
     return data
 
 
@@ -126,6 +127,20 @@ def _validate_types(data: dict[str, Any], name: str) -> None:
             for key, kind in _TARGET_FIELDS.items():
                 if key in target:
                     _check(target[key], kind, f"segments[{i}].targets.{lang}.{key}", name)
+
+
+def _validate_speakers(data: dict, name: str) -> None:
+    """``speakers`` (optional; lssd ≥ diarization) is a list of rows with a string ``id``, and every
+    segment's ``speaker`` is one of them (a label pointing nowhere would mislead per-speaker readers)."""
+    rows = data.get("speakers", [])
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), str) for r in rows):
+        raise BadInputError(f"sidecar {name}: 'speakers' must be a list of rows with a string 'id'")
+    ids = {r["id"] for r in rows}
+    for seg in data.get("segments", []) if isinstance(data.get("segments"), list) else []:
+        who = seg.get("speaker") if isinstance(seg, dict) else None
+        if who is not None and who not in ids:
+            raise BadInputError(f"sidecar {name}: segment {seg.get('id')!r} names speaker {who!r}, "
+                                f"which is not in its speakers table")
 
 
 def _validate_controls(tracks: list, name: str) -> None:

@@ -1,7 +1,7 @@
 """The dubbing stages, in the order of the paper's Fig. 5 — the one table the pipeline, the backend
 registry, the model store, the paper profile and the CLI all read.
 
-    separate → transcribe → [per language: translate → synthesize → align → voice-convert →
+    separate → transcribe → diarize → [per language: translate → synthesize → align → voice-convert →
     match-loudness] → remux
 
 Each stage name is written here and nowhere else in lssd: other modules use these constants. A stage
@@ -18,6 +18,7 @@ from lssd.errors import BadInputError
 INPUT = "input"  # step zero: the checked, decoded original audio (not a user-facing stage)
 SEPARATE = "separate"
 TRANSCRIBE = "transcribe"
+DIARIZE = "diarize"
 TRANSLATE = "translate"
 SYNTHESIZE = "synthesize"
 ALIGN = "align"
@@ -37,6 +38,7 @@ class Stage:
 TABLE: tuple[Stage, ...] = (
     Stage(SEPARATE, False, "separator", "Split the original audio into vocals and background."),
     Stage(TRANSCRIBE, False, "asr", "Timestamped speech segments and source language."),
+    Stage(DIARIZE, False, "diarizer", "Speaker turns; segments split so each has one speaker."),
     Stage(TRANSLATE, True, "translator", "Target-language text (or speech) per segment."),
     Stage(SYNTHESIZE, True, "tts", "Target-language speech per segment."),
     Stage(ALIGN, True, None, "Stretch each new segment into its original time span."),

@@ -3,7 +3,9 @@
 Alignment later stretches each utterance to its original segment, and stretching sounds worse the further
 it goes, so the speaking rate is chosen here: speak at the default rate, then again at the rate scaled by
 how far the duration missed (and once more if it still misses by over 10 %, since espeak's duration is
-not inversely proportional to its rate). Japanese kanji are turned into hiragana first: espeak-ng reads
+not inversely proportional to its rate). Each speaker of a clip gets a voice variant of their own
+(:meth:`EspeakSynthesizer.choose_voices`): the unused one whose measured F0 in the target language is
+nearest the speaker's, so a low speaker gets a low voice and no two speakers share one. Japanese kanji are turned into hiragana first: espeak-ng reads
 each kanji as the English words "Chinese letter".
 """
 
@@ -33,7 +35,10 @@ KEEP_SILENCE = 0.02  # seconds kept before and after the speech when trimming
 SILENCE_DB = -40.0  # below the peak: what counts as silence when trimming
 NOT_INSTALLED = "espeak-ng is not installed; run ./install.sh"
 _KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆]")
-
+# variants a speaker may get: espeak-ng's plain male and female voices (the others are effects: whisper,
+# croak, robots); measured F0 in Spanish/French: m1–m7 95–109 Hz, f1–f5 182–218 Hz
+SPEAKER_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
+PITCH_PROBE = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10."  # read in the target language to measure a variant's F0
 
 
 @cache
@@ -80,12 +85,29 @@ class EspeakSynthesizer:
         self.variant = variant
         self.rates: dict[str, list[int]] = {}  # iso3 -> rate (wpm) per text of the last call
 
-    def voice(self, lang: Language) -> str:
-        return f"{lang.espeak_voice}+{self.variant}" if self.variant else lang.espeak_voice
+    def voice(self, lang: Language, variant: str | None = None) -> str:
+        variant = self.variant if variant is None else variant
+        return f"{lang.espeak_voice}+{variant}" if variant else lang.espeak_voice
 
-    def speak(self, text: str, lang: Language, rate: int = DEFAULT_RATE) -> np.ndarray:
+    def choose_voices(self, lang: Language, speakers: list[dict]) -> dict[str, str]:
+        """Speaker id → variant: speakers with the most speech choose first, each the unused variant whose
+        F0 (:func:`variant_f0`) is nearest theirs in semitones; a speaker with no F0 takes the first unused.
+        An engine made with a fixed ``variant`` gives everybody that one."""
+        if self.variant:
+            return {s["id"]: self.variant for s in speakers}
+        pool = [v for v in SPEAKER_VARIANTS if v in variants()]
+        if not pool:
+            return {s["id"]: "" for s in speakers}
+        chosen: dict[str, str] = {}
+        for s in sorted(speakers, key=lambda s: (-s["speech_s"], s["id"])):
+            free = [v for v in pool if v not in chosen.values()] or pool
+            f0 = s.get("median_f0_hz")
+            chosen[s["id"]] = free[0] if not f0 else min(free, key=lambda v: abs(np.log2(variant_f0(lang, v) / f0)))
+        return chosen
+
+    def speak(self, text: str, lang: Language, rate: int = DEFAULT_RATE, variant: str | None = None) -> np.ndarray:
         """One utterance at ``rate`` words per minute, trimmed, float32 at ESPEAK_SR."""
-        cmd = [require_tool("espeak-ng"), "-v", self.voice(lang), "-s", str(rate), "--stdout"]
+        cmd = [require_tool("espeak-ng"), "-v", self.voice(lang, variant), "-s", str(rate), "--stdout"]
         proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, check=False)
         if proc.returncode != 0:
             raise LssdError(f"espeak-ng failed for {lang.name} ({proc.stderr.decode(errors='replace').strip()}); "
@@ -93,21 +115,23 @@ class EspeakSynthesizer:
         audio, _ = sf.read(io.BytesIO(proc.stdout), dtype="float32")
         return trim(audio, ESPEAK_SR)
 
-    def synthesize(self, texts: list[str], lang: Language, durations: list[float]) -> tuple[list[np.ndarray], int]:
+    def synthesize(self, texts: list[str], lang: Language, durations: list[float],
+                   voices: list[str] | None = None) -> tuple[list[np.ndarray], int]:
+        """``voices``: a variant per text (:meth:`choose_voices`); None = the engine's own."""
         out, rates = [], []
-        for text, target in zip(texts, durations, strict=True):
+        for text, target, variant in zip(texts, durations, voices or [None] * len(texts), strict=True):
             spoken = " ".join((to_kana(text) if lang.iso1 == "ja" else text).split())
             if not spoken:
                 out.append(np.zeros(0, dtype=np.float32))
                 rates.append(0)
                 continue
-            rate, audio = DEFAULT_RATE, self.speak(spoken, lang)
+            rate, audio = DEFAULT_RATE, self.speak(spoken, lang, variant=variant)
             for _ in range(2):
                 ratio = audio.size / ESPEAK_SR / target if target > 0 else 1.0
                 new = int(np.clip(round(rate * ratio), MIN_RATE, MAX_RATE))
                 if abs(ratio - 1) <= TOLERANCE or new == rate:
                     break
-                rate, audio = new, self.speak(spoken, lang, new)
+                rate, audio = new, self.speak(spoken, lang, new, variant)
             out.append(audio)
             rates.append(rate)
         self.rates[lang.iso3] = rates
@@ -125,6 +149,19 @@ class EspeakSynthesizer:
                          "default_rate_wpm": DEFAULT_RATE, "rate_bounds_wpm": [MIN_RATE, MAX_RATE],
                          "rates_wpm": dict(self.rates), "japanese": "kanji read as hiragana (pykakasi)"},
         }
+
+
+@cache
+def variant_f0(lang: Language, variant: str) -> float:
+    """Voiced median F0 (Hz; WORLD DIO, as everywhere in lssd) of ``variant`` reading PITCH_PROBE in ``lang``."""
+    from lssd.dsp.world_vc import estimate_f0
+
+    audio = EspeakSynthesizer(variant).speak(PITCH_PROBE, lang)
+    f0 = estimate_f0(audio.astype(np.float64), ESPEAK_SR)
+    return float(np.median(f0[f0 > 0])) if np.any(f0 > 0) else UNMEASURED_F0
+
+
+UNMEASURED_F0 = 150.0  # a variant whose F0 cannot be measured sorts between the male and the female ones
 
 
 def _check(cfg: DubConfig, lang: Language | None) -> str | None:

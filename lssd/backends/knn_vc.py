@@ -7,9 +7,9 @@ result at 16 kHz. The pipeline's 48 kHz audio is resampled there and back; the o
 length and RMS (levels are matched to the original later, by the loudness stage).
 
 kNN-VC only borrows frames it finds in the reference, so a short one (a 1 s span offers ~50 frames)
-makes a muffled, repetitive voice. The engine asks the stage for :data:`MIN_REFERENCE_S` seconds
-(``min_reference_s``); the stage then adds the original speech of the nearest other segments, which in a
-clip without speaker diarisation may belong to another speaker.
+makes a muffled, repetitive voice. The stage gives it the segment's speaker's speech pooled over the
+clip (diarization turns); only without a speaker does it ask for :data:`MIN_REFERENCE_S` seconds
+(``min_reference_s``) of the span and the nearest segments.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class KnnVcConverter:
         self.vocoder = load_generator(vocoder_ckpt, vocoder_config).to(device)
         self._provenance = provenance
         self.last_info: dict = {}
+        self._pool: tuple[str, object] | None = None  # (reference hash, its WavLM features): one speaker's, reused
 
     def convert(self, speech: np.ndarray, reference: np.ndarray, sr: int) -> np.ndarray:
         out, self.last_info = self.convert_with_info(speech, reference, sr)
@@ -66,11 +67,25 @@ class KnnVcConverter:
                 "reference_s": round(target.size / SAMPLE_RATE, 3)}
         with torch.inference_mode():
             query = layer_features(self.wavlm, torch.from_numpy(source))
-            pool = layer_features(self.wavlm, torch.from_numpy(target))
+            pool = self._features(target)
             wav = self.vocoder(knn_match(query, pool)[None]).reshape(-1).float().cpu().numpy()
         out = _fit(resample(wav, self.vocoder.h.sampling_rate, sr), np.asarray(speech, np.float32))
         return out, {"converted": True, "reference_s": round(target.size / SAMPLE_RATE, 3),
                      "matching_frames": int(pool.shape[0]), "k": min(TOPK, int(pool.shape[0]))}
+
+    def _features(self, target: np.ndarray):
+        """WavLM features of a reference, kept for the next call: the stage passes one pooled reference per
+        speaker, so consecutive segments of a speaker share them."""
+        import hashlib
+
+        import torch
+
+        from lssd.knnvc.wavlm import layer_features
+
+        key = hashlib.sha256(target.tobytes()).hexdigest()
+        if self._pool is None or self._pool[0] != key:
+            self._pool = (key, layer_features(self.wavlm, torch.from_numpy(target)))
+        return self._pool[1]
 
     def provenance(self) -> dict:
         import torch

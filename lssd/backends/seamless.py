@@ -80,12 +80,13 @@ class SeamlessM4T:
             self.model = SeamlessM4Tv2Model.from_pretrained(folder, dtype=self.dtype, use_safetensors=True,
                                                             weights_only=True).to(self.device).eval()
 
-    def text_to_speech(self, texts: list[str], src: str, tgt: str) -> list[Result]:
-        """T2ST: texts in seamless language ``src`` → (text, speech) in ``tgt``, in input order."""
+    def text_to_speech(self, texts: list[str], src: str, tgt: str, speaker_id: int | None = None) -> list[Result]:
+        """T2ST: texts in seamless language ``src`` → (text, speech) in ``tgt``, in input order;
+        ``speaker_id`` picks the vocoder's voice (None: its default)."""
         def inputs(batch: list[str]) -> dict:
             return self.processor(text=batch, src_lang=src, return_tensors="pt", padding=True)
 
-        return self._run(texts, [len(t) for t in texts], inputs, tgt)
+        return self._run(texts, [len(t) for t in texts], inputs, tgt, speaker_id)
 
     def speech_to_speech(self, audios: list[np.ndarray], tgt: str) -> list[Result]:
         """S2ST: mono 16 kHz speech → (text, speech) in ``tgt``, in input order."""
@@ -94,7 +95,8 @@ class SeamlessM4T:
 
         return self._run(audios, [a.size for a in audios], inputs, tgt)
 
-    def _run(self, items: list, sizes: list[int], make_inputs: Callable[[list], dict], tgt: str) -> list[Result]:
+    def _run(self, items: list, sizes: list[int], make_inputs: Callable[[list], dict], tgt: str,
+             speaker_id: int | None = None) -> list[Result]:
         import torch
 
         results: list[Result | None] = [None] * len(items)
@@ -103,8 +105,9 @@ class SeamlessM4T:
             if "input_features" in inputs:
                 inputs["input_features"] = inputs["input_features"].to(self.dtype)
             with torch.inference_mode():
+                voice = {} if speaker_id is None else {"speaker_id": speaker_id}
                 out = self.model.generate(**inputs, tgt_lang=tgt, generate_speech=True,
-                                          return_intermediate_token_ids=True, speech_do_sample=False)
+                                          return_intermediate_token_ids=True, speech_do_sample=False, **voice)
             texts = self.processor.batch_decode(out.sequences, skip_special_tokens=True)
             waves = out.waveform.float().cpu().reshape(len(batch), -1).numpy()  # a batch of one comes squeezed
             lengths = out.waveform_lengths.reshape(-1).tolist()
@@ -168,12 +171,24 @@ class SeamlessSynthesizer:
     def __init__(self, model: SeamlessM4T):
         self.model = model
 
-    def synthesize(self, texts: list[str], lang: Language, durations: list[float]) -> tuple[list[np.ndarray], int]:
-        spoken = [i for i, t in enumerate(texts) if t.strip()]
-        results = self.model.text_to_speech([texts[i].strip() for i in spoken], lang.seamless, lang.seamless)
+    def choose_voices(self, lang: Language, speakers: list[dict]) -> dict[str, int]:
+        """Speaker id → vocoder speaker: the n-th speaker (by id) gets id n − 1, wrapping at the vocoder's
+        count; the first keeps SeamlessM4T's default voice (0)."""
+        count = max(1, int(getattr(self.model.model.config, "vocoder_num_spkrs", 1)))
+        return {s["id"]: i % count for i, s in enumerate(sorted(speakers, key=lambda s: int(s["id"].lstrip("S") or 0)))}
+
+    def synthesize(self, texts: list[str], lang: Language, durations: list[float],
+                   voices: list[int] | None = None) -> tuple[list[np.ndarray], int]:
         audio = [np.zeros(0, np.float32) for _ in texts]
-        for i, (_, wav) in zip(spoken, results, strict=True):
-            audio[i] = wav
+        ids = voices or [None] * len(texts)
+        for voice in dict.fromkeys(ids):  # one generate call per voice (speaker_id is per call)
+            spoken = [i for i, t in enumerate(texts) if t.strip() and ids[i] == voice]
+            if not spoken:
+                continue
+            results = self.model.text_to_speech([texts[i].strip() for i in spoken], lang.seamless, lang.seamless,
+                                                speaker_id=voice)
+            for i, (_, wav) in zip(spoken, results, strict=True):
+                audio[i] = wav
         return audio, SPEECH_SR
 
     def provenance(self) -> dict:

@@ -28,6 +28,7 @@ Columns:
 ``reused_by``       host:pid of the worker that found the output made ('' when not reused)
 ``finished``        UTC time the row was written
 ``qc``              JSON text of the clip's quality summary (``lssd qc``); null until QC has run
+``speakers``        how many speakers the diarize stage found (null for outputs without a speakers table)
 ==================  ===========================================================================
 """
 
@@ -59,17 +60,17 @@ def _schema():
         ("input", pa.string()), ("output", pa.string()), ("sidecar", pa.string()),
         ("models", pa.map_(pa.string(), pa.string())), ("licences", strings), ("attempts", pa.int64()),
         ("worker", pa.string()), ("reused", pa.bool_()), ("finished", pa.string()), ("qc", pa.string()),
-        ("cpu_seconds", pa.float64()), ("reused_by", pa.string()),
+        ("cpu_seconds", pa.float64()), ("reused_by", pa.string()), ("speakers", pa.int64()),
     ])
 
 
 COLUMNS = ("id", "tasks", "splits", "status", "reason", "duration", "source_language", "languages", "backends",
            "stage_seconds", "wall_seconds", "input", "output", "sidecar", "models", "licences", "attempts",
-           "worker", "reused", "finished", "qc", "cpu_seconds", "reused_by")
+           "worker", "reused", "finished", "qc", "cpu_seconds", "reused_by", "speakers")
 DEFAULTS: dict[str, Any] = {"tasks": [], "splits": [], "reason": "", "duration": None, "source_language": "",
                             "languages": [], "backends": {}, "stage_seconds": {}, "wall_seconds": None, "input": "",
                             "output": "", "sidecar": "", "models": {}, "licences": [], "attempts": 0, "worker": "",
-                            "reused": False, "finished": "", "qc": None, "cpu_seconds": None, "reused_by": ""}
+                            "reused": False, "finished": "", "qc": None, "cpu_seconds": None, "reused_by": "", "speakers": None}
 
 
 def complete(row: dict[str, Any]) -> dict[str, Any]:

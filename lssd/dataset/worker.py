@@ -226,6 +226,7 @@ class ClipWorker:
             "output": output.relative_to(self.out_dir).as_posix(),
             "sidecar": sidecar.path_for(output).relative_to(self.out_dir).as_posix(),
             "models": models, "licences": sorted(set(licences)), "reused": reused,
+            "speakers": len(data["speakers"]) if data.get("speakers") else None,
         }
 
     def _separate(self, job: Job, output: Path, workdir: Path) -> dict[str, Any]:

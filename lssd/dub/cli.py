@@ -118,8 +118,8 @@ def _run(input: Path, langs: str | None, output: Path | None, workdir: Path | No
         console.print(f"[bold green]wrote[/] {result.output} and {result.sidecar.name}")
     else:
         console.print(f"[bold green]{until} done[/] in {result.workdir}")
-    if until == stages.TRANSCRIBE:  # what was heard is the point of this command: show it
-        _print_transcript(result.workdir)
+    if until in (stages.TRANSCRIBE, stages.DIARIZE):  # what was heard (and by whom) is the point: show it
+        _print_transcript(result.workdir, until)
 
 
 def _build_claim(output: Path | None):
@@ -136,17 +136,19 @@ def _build_claim(output: Path | None):
     return locks.exclusive(claim, f"{output.name} (a clip of the dataset build in {claim.parent.parent})")
 
 
-def _print_transcript(workdir: Path) -> None:
+def _print_transcript(workdir: Path, stage: str) -> None:
     from lssd.dub.context import TRANSCRIPT
     from lssd.segments import Transcript
 
-    path = workdir / stages.TRANSCRIBE / TRANSCRIPT
+    path = workdir / stage / TRANSCRIPT
     transcript = Transcript.load(path)
     table = Table(title=f"transcript ({transcript.language}) — {path}")
-    for col in ("start", "end", "text"):
+    speakers = stage == stages.DIARIZE
+    for col in ("start", "end", *(("speaker",) if speakers else ()), "text"):
         table.add_column(col)
     for seg in transcript.segments:
-        table.add_row(f"{seg.start:.2f}", f"{seg.end:.2f}", seg.text or "[dim](speech, no text)[/]")
+        table.add_row(f"{seg.start:.2f}", f"{seg.end:.2f}", *((seg.speaker or "",) if speakers else ()),
+                      seg.text or "[dim](speech, no text)[/]")
     Console().print(table)
 
 
@@ -156,6 +158,12 @@ def config_options(
     translator: str = typer.Option(default("translator"), help="translate backend: auto, subtitles, seamless, apertium, whisper-apertium, pseudo"),
     tts: str = typer.Option(default("tts"), help="synthesize backend: auto, seamless, espeak"),
     vc: str = typer.Option(default("vc"), help="voice-convert backend: auto, knn-vc, world, none"),
+    diarizer: str = typer.Option(default("diarizer"), help="diarize backend: auto, pyannote, ge2e, none (one speaker)"),
+    speakers: int = typer.Option(default("speakers"), help="Number of speakers [default: 0 = estimated]."),
+    min_speakers: int = typer.Option(default("min_speakers"), help="Fewest speakers the estimate may find."),
+    max_speakers: int = typer.Option(default("max_speakers"), help="Most speakers the estimate may find."),
+    diarizer_model: str = typer.Option(default("diarizer_model"), help="pyannote diarization catalog model."),
+    srt_speakers: bool = typer.Option(default("srt_speakers"), help="Lead each subtitle cue with its speaker ([S1] …)."),
     background: Path | None = typer.Option(None, help="Music-and-effects stem of this clip: skips separation."),
     source_subtitles: Path | None = typer.Option(None, help="SRT/VTT of the original speech (text and timing)."),
     subtitles: list[str] = typer.Option([], help="Target-language subtitles LANG=PATH (repeatable): used as the translation."),
@@ -180,7 +188,9 @@ def config_options(
     """The dub options every dubbing command shares (``lssd dub``, the stage commands, ``lssd
     build-dataset``), as :class:`DubConfig` keyword arguments (all but ``langs``); the config validates them."""
     return dict(
-        separator=separator, asr=asr, translator=translator, tts=tts, vc=vc,
+        separator=separator, asr=asr, translator=translator, tts=tts, vc=vc, diarizer=diarizer,
+        speakers=speakers, min_speakers=min_speakers, max_speakers=max_speakers, diarizer_model=diarizer_model,
+        srt_speakers=srt_speakers,
         background=_existing(background, "--background"),
         source_subtitles=_existing(source_subtitles, "--source-subtitles"),
         subtitles=parse_subtitles(subtitles),
@@ -214,7 +224,7 @@ def _command(stage: str | None):
     def command(
         input: Path = typer.Argument(..., help="Video (or audio) file to dub."),
         langs: str | None = typer.Option(
-            None if stage in (stages.SEPARATE, stages.TRANSCRIBE) else ..., "--langs", "-l",
+            None if stage in (stages.SEPARATE, stages.TRANSCRIBE, stages.DIARIZE) else ..., "--langs", "-l",
             help="Target languages, ISO 639-1 or 639-3: es,fr,ja"),
         output: Path | None = typer.Option(None, "--output", "-o", help="Output file or directory \\[default: beside the input]"),
         workdir: Path | None = typer.Option(None, "--workdir", help="Per-clip work directory \\[default: OUTPUT_DIR/.lssd-work/…]"),

@@ -32,7 +32,8 @@ R = TypeVar("R")
 MIX = "mix.wav"  # input
 VOCALS = "vocals.wav"  # separate
 BACKGROUND = "background.wav"  # separate
-TRANSCRIPT = "transcript.json"  # transcribe
+TRANSCRIPT = "transcript.json"  # transcribe; diarize writes its speaker-split copy under the same name
+SPEAKERS = "speakers.json"  # diarize: turns and the speakers table
 TRANSLATION = "translation.json"  # translate/<lang>
 TRANSLATED_SPEECH = "speech"  # translate/<lang>/speech/<id>.wav (S2ST/T2ST)
 ALIGNMENT = "alignment.json"  # align/<lang>
@@ -139,14 +140,17 @@ class ClipContext:
 
     @property
     def transcript(self) -> Transcript:
-        """The transcript on disk, re-read when the transcribe stage rewrote it."""
-        path = self.path(stages.TRANSCRIBE, TRANSCRIPT)
+        """The transcript on disk, re-read when a stage rewrote it: diarize's speaker-split one once that
+        stage has run (transcribe clears it), else transcribe's."""
+        path = self.path(stages.DIARIZE, TRANSCRIPT)
+        if not path.exists():
+            path = self.path(stages.TRANSCRIBE, TRANSCRIPT)
         stamp = path.stat().st_mtime_ns
-        if self._transcript is None or self._transcript[0] != stamp:
-            self._transcript = (stamp, Transcript.load(path))
+        if self._transcript is None or self._transcript[0] != (path, stamp):
+            self._transcript = ((path, stamp), Transcript.load(path))
         return self._transcript[1]
 
-    _transcript: tuple[int, Transcript] | None = field(default=None, init=False, repr=False)
+    _transcript: tuple[tuple[Path, int], Transcript] | None = field(default=None, init=False, repr=False)
 
     @property
     def source_language(self) -> str:
@@ -155,6 +159,11 @@ class ClipContext:
     def dubbed_segments(self) -> list:
         """Segments long enough to dub (the paper skips those under 0.5 s)."""
         return [s for s in self.transcript.segments if s.duration >= self.cfg.min_segment]
+
+    @property
+    def speakers(self) -> dict:
+        """The diarize stage's ``{"turns": [...], "speakers": [...]}`` (see :mod:`lssd.dub.diarize`)."""
+        return read_json(self.path(stages.DIARIZE, SPEAKERS))
 
     def translation(self, lang: Language) -> Translation:
         return Translation.load(self.path(stages.TRANSLATE, TRANSLATION, lang))

@@ -1,6 +1,6 @@
 """The dubbing pipeline, in the order of the paper's Fig. 5 (the stage table, :mod:`lssd.stages`):
 
-    separate → transcribe → [per language: translate → synthesize → align → voice-convert →
+    separate → transcribe → diarize → [per language: translate → synthesize → align → voice-convert →
     match-loudness] → remux
 
 Each stage is a module with ``settings(cfg, lang)`` (what its cache key depends on), ``run(ctx, lang,
@@ -26,6 +26,7 @@ from lssd.config import DubConfig
 from lssd.dub import (
     align,
     controls,
+    diarize,
     match_loudness,
     prepare,
     remux,
@@ -35,17 +36,17 @@ from lssd.dub import (
     translate,
     voice_convert,
 )
-from lssd.dub.context import ClipContext
+from lssd.dub.context import SPEAKERS, ClipContext
 from lssd.dub.profiles import apply_profile
 from lssd.dub.workdir import Workdir, fingerprint, make_key
 from lssd.errors import BadInputError
 from lssd.languages import Language, get_language
 from lssd.media import TEMP_MARK, MediaInfo, probe, temporary_pid
 
-STAGE_VERSION = 3  # bump to invalidate every cache when an algorithm changes
+STAGE_VERSION = 4  # bump to invalidate every cache when an algorithm changes
 LOCK_WAIT_S = 24 * 3600.0  # a second run on the same clip waits this long for the first
 MODULES: dict[str, ModuleType] = {
-    m.NAME: m for m in (separate, transcribe, translate, synthesize, align, voice_convert, match_loudness, remux)
+    m.NAME: m for m in (separate, transcribe, diarize, translate, synthesize, align, voice_convert, match_loudness, remux)
 }
 assert tuple(MODULES) == stages.NAMES, "every stage of the table has its module, in the table's order"
 GLOBAL_STAGES = tuple(MODULES[s.name] for s in stages.TABLE if not s.per_language and s.name != stages.REMUX)
@@ -204,7 +205,7 @@ class Pipeline:
         chained = dict(keys)
         per_lang: dict[str, list[str]] = {}  # iso3 -> the dub's chained output ids, transcribe first
         for lang in ctx.targets if ctx.transcript.segments else []:
-            upstream = [keys[stages.TRANSCRIBE]]
+            upstream = [keys[stages.DIARIZE]]  # chained on transcribe's
             for module in LANGUAGE_STAGES:
                 upstream.append(self._step(run, module, lang, list(upstream)))
                 if module.NAME == until:
@@ -215,7 +216,7 @@ class Pipeline:
             return self._finish(run, final=False)
         ctx.controls = controls.voices(ctx)
         for voice in ctx.controls:  # each control runs only the stages that make it differ from the dub
-            upstream = per_lang.get(voice.iso3, [keys[stages.TRANSCRIBE]])[: controls.shared_stages(voice)]
+            upstream = per_lang.get(voice.iso3, [keys[stages.DIARIZE]])[: controls.shared_stages(voice)]
             for module in controls.steps(voice):
                 upstream.append(self._step(run, module, voice, list(upstream)))
             chained[voice.key] = upstream[-1]
@@ -307,7 +308,7 @@ def build_sidecar(ctx: ClipContext, records: dict) -> dict:
     per_control = {cid: spoken(v) for v, cid in voices.items()}
     segments = []
     for seg in ctx.transcript.segments:
-        entry = {"id": seg.id, "start": seg.start, "end": seg.end, "text": seg.text,
+        entry = {"id": seg.id, "start": seg.start, "end": seg.end, "text": seg.text, "speaker": seg.speaker,
                  "dubbed": seg.duration >= ctx.cfg.min_segment, "targets": {},
                  **({"controls": {}} if per_control else {})}
         for where, iso, (translation, placements, loud) in [("targets", *kv) for kv in per_lang.items()] + [
@@ -334,10 +335,22 @@ def build_sidecar(ctx: ClipContext, records: dict) -> dict:
         "tracks": remux_record["tracks"],
         "srt": remux_record["srt"],
         "segments": segments,
+        "speakers": speakers_table(ctx, records),
         "stages": {k: v for k, v in records.items()},
         "settings": _settings(ctx.cfg),
         "notices": list(ctx.notices),
     }
+
+
+def speakers_table(ctx: ClipContext, records: dict) -> list[dict]:
+    """The diarize stage's speakers (id, speech seconds, segments, median F0) with the TTS voice each got
+    per language (``voices``: iso3 → the synthesizer's voice; absent where the engine has no voices)."""
+    if not ctx.path(stages.DIARIZE, SPEAKERS).exists():
+        return []
+    voices = {stage_id.split(":", 1)[1]: record.get("voices") or {} for stage_id, record in records.items()
+              if stage_id.startswith(f"{stages.SYNTHESIZE}:")}
+    return [{**row, "voices": {iso: v[row["id"]] for iso, v in voices.items() if row["id"] in v}}
+            for row in ctx.speakers["speakers"]]
 
 
 def _settings(cfg: DubConfig) -> dict:

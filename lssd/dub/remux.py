@@ -36,7 +36,13 @@ _DISPOSITIONS = {sidecar.KIND_ORIGINAL: "default+original", "background": "clean
 
 
 def settings(cfg, lang=None) -> dict:
-    return {"container": cfg.container, "langs": cfg.lang_codes, **({"controls": cfg.controls} if cfg.controls else {})}
+    return {"container": cfg.container, "langs": cfg.lang_codes, **({"controls": cfg.controls} if cfg.controls else {}),
+            **({"srt_speakers": True} if cfg.srt_speakers else {})}
+
+
+def tagged(ctx: ClipContext, text: str, speaker: str | None) -> str:
+    """A cue's text, led by its speaker's id (``[S2] …``) when ``--srt-speakers`` asks for it."""
+    return f"[{speaker}] {text}" if ctx.cfg.srt_speakers and speaker else text
 
 
 @dataclass
@@ -103,7 +109,8 @@ def build_tracks(ctx: ClipContext) -> list[Track]:
     out_dir = ctx.workdir.stage_dir(NAME)
     original = Track(language=known.iso3 if known else (src if len(src) == 3 else "und"), title=f"{src_name} (original)", kind=sidecar.KIND_ORIGINAL,
                      wav=ctx.path(stages.INPUT, MIX), srt=out_dir / f"{src}.srt")  # the decoded original on the picture's timeline
-    write_srt(original.srt, [Cue(s.start, s.end, s.text) for s in ctx.transcript.segments if s.text.strip()])
+    write_srt(original.srt, [Cue(s.start, s.end, tagged(ctx, s.text, s.speaker)) for s in ctx.transcript.segments
+                             if s.text.strip()])
     tracks = [original]
     for lang in ctx.targets:
         text_kind = ctx.translation(lang).kind if ctx.transcript.segments else None
@@ -139,8 +146,9 @@ def _cues(ctx: ClipContext, lang: Language) -> list[Cue]:
     if not ctx.transcript.segments:
         return []
     texts = ctx.translation(lang).texts
-    return [Cue(p["start"], p["end"], texts.get(p["id"], "")) for p in ctx.alignment(lang)["placements"]
-            if texts.get(p["id"], "").strip()]
+    speaker = {s.id: s.speaker for s in ctx.transcript.segments}
+    return [Cue(p["start"], p["end"], tagged(ctx, texts.get(p["id"], ""), speaker.get(p["id"])))
+            for p in ctx.alignment(lang)["placements"] if texts.get(p["id"], "").strip()]
 
 
 def mux(ctx: ClipContext, tracks: list[Track], output: Path) -> None:

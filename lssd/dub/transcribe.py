@@ -92,6 +92,7 @@ def run(ctx: ClipContext, lang=None, selection: registry.Selection | None = None
     transcript = Transcript(language=transcript.language, segments=segments, backend=selection.backend.name,
                             detection=detection)
     transcript.save(ctx.path(NAME, TRANSCRIPT))
+    ctx.workdir.reset(stages.DIARIZE)  # its speaker-split copy of the old transcript must not outlive it
     if not transcript.segments:
         ctx.warn("no speech found: every dubbed track equals the original audio")
     return {

@@ -1,4 +1,11 @@
-"""Stage 6 — voice-convert: each aligned segment towards the original speaker of the same span."""
+"""Stage 7 — voice-convert: each aligned segment towards its original speaker.
+
+The reference is that speaker's speech only, pooled over the clip (their diarization turns, in time
+order, up to :data:`MAX_REFERENCE_S`): one reference per speaker, so WORLD's target F0 and envelope
+statistics are the speaker's, not the segment's, and one speaker sounds like one person through the clip;
+kNN-VC gets every frame of that speaker it can match against. A segment without a speaker (a work
+directory from before diarization) falls back to its own span plus the nearest segments.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,12 @@ import numpy as np
 
 from lssd.backends import registry
 from lssd import stages
-from lssd.dub.context import CONVERSION, ClipContext, segment_file
+from lssd.dub.context import CONVERSION, SPEAKERS, ClipContext, segment_file
 from lssd.languages import Language
 from lssd.media import pad_or_trim, write_audio, write_json
 
 NAME = stages.VOICE_CONVERT
+MAX_REFERENCE_S = 120.0  # seconds of a speaker's speech pooled into their reference
 
 
 def settings(cfg, lang: Language | None = None) -> dict:
@@ -25,20 +33,41 @@ def run(ctx: ClipContext, lang: Language, selection: registry.Selection) -> dict
     engine = registry.engine(selection.backend, ctx.backend_cfg())
     out_dir = ctx.workdir.reset(NAME, lang.work_dir(NAME))
 
+    speaker_of = {s.id: s.speaker for s in ctx.transcript.segments}
+    references = speaker_references(ctx, {speaker_of.get(p["id"]) for p in ctx.alignment(lang)["placements"]})
+
     def convert(p: dict) -> dict:
         speech = ctx.segment_audio(stages.ALIGN, lang, p["id"])
-        reference = _reference(ctx, p, engine.min_reference_s)
+        who = speaker_of.get(p["id"])
+        reference = references[who] if who in references else _reference(ctx, p, engine.min_reference_s)
         converted, info = engine.convert_with_info(speech, reference, ctx.sr)
         # placement bookkeeping relies on unchanged length
         converted = pad_or_trim(np.asarray(converted, dtype=np.float32), speech.shape[-1])
         write_audio(out_dir / segment_file(p["id"]), converted, ctx.sr)
-        return info
+        return {**info, "speaker": who, "reference_s": round(reference.shape[-1] / ctx.sr, 3)} if info else info
 
     placements = ctx.alignment(lang)["placements"]
     infos = ctx.map(convert, placements, threads=None if getattr(engine, "thread_safe", False) else 1)
     details = {p["id"]: info for p, info in zip(placements, infos, strict=True) if info}
     write_json(out_dir / CONVERSION, {"segments": {str(k): v for k, v in details.items()}})
     return {"backend": selection.backend.name, "label": selection.backend.label, "provenance": engine.provenance()}
+
+
+def speaker_references(ctx: ClipContext, speakers: set[str | None]) -> dict[str, np.ndarray]:
+    """Each speaker's original speech (their turns, in time order, up to MAX_REFERENCE_S), mono."""
+    turns = ctx.speakers["turns"] if ctx.path(stages.DIARIZE, SPEAKERS).exists() else []
+    out = {}
+    for who in sorted(s for s in speakers if s):
+        pieces, total = [], 0
+        for t in (t for t in turns if t["speaker"] == who):
+            if total >= MAX_REFERENCE_S * ctx.sr:
+                break
+            piece = ctx.original_speech(t["start"], min(t["end"], t["start"] + MAX_REFERENCE_S - total / ctx.sr))
+            pieces.append(piece)
+            total += piece.size
+        if pieces:
+            out[who] = np.concatenate(pieces)
+    return out
 
 
 def _reference(ctx: ClipContext, placement: dict, min_s: float) -> np.ndarray:

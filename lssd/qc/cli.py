@@ -58,6 +58,32 @@ def _table(report: dict) -> Table:
     return table
 
 
+def _speaker_table(report: dict) -> Table:
+    """Per speaker and dub track: voice similarity to the same original speaker (and the original speaker
+    the dub is closest to), F0 difference; per track: the speaker-consistency figure."""
+    table = Table(title="per speaker (dub speaker k against original speaker k)", title_justify="left")
+    for col in ("track", "speaker", "segments", "voice (cos)", "closest original", "f0 (st)"):
+        table.add_column(col)
+
+    def num(v, fmt=".3g") -> str:
+        return "—" if v is None else format(v, fmt)
+
+    for t in report["tracks"]:
+        sp = t.get("speakers")
+        if not sp:
+            continue
+        for row in sp["speakers"]:
+            closest = row.get("closest")
+            mark = "" if closest in (None, row["id"]) else " [red](another speaker)[/]"
+            table.add_row(escape(t["language"]), row["id"], str(row["segments"]), num(row.get("voice")),
+                          f"{closest or '—'}{mark}", num(row["f0"]))
+        if "consistency" in sp:
+            table.add_row(escape(t["language"]), "[bold]consistency[/]", str(sp["compared"]),
+                          f"{num(sp['consistency'])} of segments nearer their own speaker",
+                          f"margin {num(sp['margin'])}", "")
+    return table
+
+
 def qc(
     output: Path | None = typer.Argument(None, help="A container `lssd dub` wrote (its sidecar is read if present)."),
     manifest: Path | None = typer.Option(None, "--manifest", "-m", help="Dataset manifest (lssd build-dataset): "
@@ -96,6 +122,8 @@ def qc(
             typer.echo(json.dumps(report, indent=2, default=float))
         else:
             console.print(_table(report))
+            if any(t.get("speakers") for t in report["tracks"]):
+                console.print(_speaker_table(report))
         if json_out is not None and str(json_out) != "-":
             write_json(json_out, report)
             console.print(f"wrote {json_out}")

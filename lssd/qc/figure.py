@@ -45,15 +45,23 @@ def _mel_db(audio: np.ndarray) -> np.ndarray:
     return librosa.power_to_db(mel, ref=1.0, top_db=None)
 
 
-def _segments(sc: dict | None, language: str, original: bool) -> list[tuple[float, float]]:
+SPEAKER_COLOURS = ("#4fc3f7", "#ffb74d", "#aed581", "#f06292", "#ba68c8", "#fff176")  # S1, S2, … (then cycling)
+
+
+def _segments(sc: dict | None, language: str, original: bool) -> list[tuple[float, float, str | None]]:
     if sc is None:
         return []
     out = []
     for seg in sc.get("segments", []):
         where = seg if original else seg.get("targets", {}).get(language, {})
         if "start" in where and "end" in where:
-            out.append((float(where["start"]), float(where["end"])))
+            out.append((float(where["start"]), float(where["end"]), seg.get("speaker")))
     return out
+
+
+def _colour(speaker: str | None) -> str:
+    index = int(speaker.lstrip("S")) - 1 if speaker and speaker.lstrip("S").isdigit() else 0
+    return SPEAKER_COLOURS[index % len(SPEAKER_COLOURS)]
 
 
 def draw(output: Path, png: Path, report: dict | None = None, window: float | None = None) -> Path:
@@ -100,8 +108,10 @@ def draw(output: Path, png: Path, report: dict | None = None, window: float | No
                 ax.axvline(edge, color="white", lw=0.6, alpha=0.6)
         entry = entries.get(row, {})
         language = entry.get("language") or stream.language or "und"
-        for a, b in _segments(sc, language, row == orig_index):
-            ax.plot([a, b], [N_MELS - 2, N_MELS - 2], color="#4fc3f7", lw=4, solid_capstyle="butt")
+        for a, b, who in _segments(sc, language, row == orig_index):
+            ax.plot([a, b], [N_MELS - 2, N_MELS - 2], color=_colour(who), lw=4, solid_capstyle="butt")
+            if who and t0 <= a < t1:
+                ax.text(a, N_MELS - 5, who, color=_colour(who), fontsize=7, va="top")
         title = entry.get("title") or stream.title or f"track {row}"
         verdict = verdicts.get(row)
         label = f"{title} [{language}]" + (" — original" if row == orig_index else "")
@@ -114,7 +124,8 @@ def draw(output: Path, png: Path, report: dict | None = None, window: float | No
         ax.set_yticklabels(["0", "8k"])
         ax.set_ylabel("mel (Hz)", fontsize=8)
         ax.set_xlim(t0, t1)
-    axes[-1].set_xlabel("time (s) — shaded: original speech (VAD); blue bars: the sidecar's segments")
+    axes[-1].set_xlabel("time (s) — shaded: original speech (VAD); bars: the sidecar's segments, "
+                        "one colour per speaker (S1, S2, …)")
     fig.suptitle(f"{output.name}  ({t0:.1f}–{t1:.1f} s)", fontsize=11, x=0.01, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.985))
     with atomic_output(png) as tmp:

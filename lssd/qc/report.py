@@ -13,7 +13,7 @@ import numpy as np
 from lssd import sidecar
 from lssd.errors import BadInputError
 from lssd.media import SAMPLE_RATE, decode_audio, probe
-from lssd.qc import measure
+from lssd.qc import measure, speakers
 from lssd.qc.thresholds import BY_NAME, CHEAP, MODEL, PASS, SIDECAR, WARN, Metric, worst
 
 
@@ -126,9 +126,11 @@ def check(output: Path, *, table: dict[str, Metric] | None = None, costs: tuple[
         notices = [] if covered is None or covered >= 0.99 else [
             f"track {pos} ({t['title']}) lasts {audio.shape[1] / SAMPLE_RATE:.2f} s of the original's "
             f"{length / SAMPLE_RATE:.2f} s: cut short"]
+        per_speaker = speakers.measure(dub.mono, orig.mono, sc, t["language"], MODEL in costs) if sc else None
         t = {k: v for k, v in t.items() if k != "text_key"}
         out_tracks.append({**t, "notices": notices, "metrics": metrics, "info": info, "speech_s": _seconds(dub.spans),
-                           "status": worst(m["status"] for m in metrics.values())})
+                           "status": worst(m["status"] for m in metrics.values()),
+                           **({"speakers": per_speaker} if per_speaker else {})})
     orig_t = {k: v for k, v in tracks[orig_pos].items() if k != "text_key"}
     return {
         "output": str(output),

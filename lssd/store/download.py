@@ -146,6 +146,9 @@ def _open_url(url: str, offset: int) -> Iterator[tuple[BinaryIO, int | None, boo
     if parsed.scheme not in ("http", "https"):
         raise DownloadError(f"cannot download {url}: only https, http and file URLs are supported.")
     request = urllib.request.Request(url, headers={"User-Agent": f"lssd/{__version__}"})
+    token = os.environ.get("HF_TOKEN")
+    if token and (parsed.hostname or "").endswith("huggingface.co"):  # gated repos (e.g. pyannote's)
+        request.add_header("Authorization", f"Bearer {token}")
     if offset:
         request.add_header("Range", f"bytes={offset}-")
     try:
@@ -153,7 +156,9 @@ def _open_url(url: str, offset: int) -> Iterator[tuple[BinaryIO, int | None, boo
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:
             raise _RangeRejected from None
-        raise DownloadError(f"cannot download {url}: the server answered HTTP {exc.code} {exc.reason}.") from None
+        gated = (" (a gated Hugging Face repo: accept its conditions on the model page and set HF_TOKEN)"
+                 if exc.code in (401, 403) and (parsed.hostname or "").endswith("huggingface.co") else "")
+        raise DownloadError(f"cannot download {url}: the server answered HTTP {exc.code} {exc.reason}{gated}.") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(f"cannot download {url}: {reason}.") from None

@@ -57,6 +57,7 @@ def test_mini_lvu_builds_into_lvu_m(built):
         qc = json.loads(row["qc"])  # the cheap QC summary, recorded as each clip finishes
         assert qc["cost"] == "cheap" and [t["language"] for t in qc["tracks"]] == ["spa", "fra"]
         assert all("timing" in t["values"] for t in qc["tracks"])
+        assert row["speakers"] == 1  # the diarize stage's count, carried into the manifest
     assert got["Aa0_speech1"]["tasks"] == ["genre", "scene"] and got["Aa0_speech1"]["splits"] == ["train", "val"]
     assert got[built.lvu.missing]["status"] == "missing" and got[built.lvu.missing]["output"] == ""
     failed = got[built.lvu.corrupt]

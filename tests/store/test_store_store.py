@@ -63,7 +63,7 @@ def test_require_checks_required_models_too(store):
 
 
 FALLBACKS = {"separate": "dsp", "transcribe": "subtitles", "translate": "subtitles",
-             "synthesize": "espeak", "voice-convert": "world"}
+             "synthesize": "espeak", "voice-convert": "world", "diarize": "ge2e"}
 
 
 def test_every_model_backed_stage_fails_in_one_sentence_without_weights(tmp_path, monkeypatch):
