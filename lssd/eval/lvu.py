@@ -21,7 +21,7 @@ import numpy as np
 
 from lssd import lvu
 from lssd.errors import BadInputError
-from lssd.eval.backbones import load_backbones, run_name
+from lssd.eval.backbones import load_backbones, run_name, unique_names
 from lssd.eval.embed import EmbeddingStore, embed_media
 from lssd.eval.probes import CLASSIFICATION, REGRESSION, LinearConfig, MLPGrid, Split, linear_probe, mlp_probe
 from lssd.media import write_json
@@ -63,7 +63,7 @@ def run_lvu(runs: Sequence[Path], lvu_dir: Path, out: Path, *, videos: Path | No
     found = lvu.find_videos(videos, lvu.memberships(examples))
     if not found:
         raise BadInputError(f"none of the LVU videos is in {videos} (expected videos/<youtube_id>.<ext>)")
-    names = _unique([run_name(Path(r)) for r in runs])
+    names = unique_names([run_name(Path(r)) for r in runs])
     results = []
     for run, name in zip(runs, names):
         backbones = load_backbones(Path(run), device, name)
@@ -125,15 +125,6 @@ def features(store: EmbeddingStore, ids: list[str], modality: str) -> np.ndarray
     if modality == "audio+video":
         return np.concatenate([store.matrix(ids, "video"), store.matrix(ids, "audio")], axis=1)
     return store.matrix(ids, modality)
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
-    return out
 
 
 def results_dict(results: list[RunResult]) -> dict[str, Any]:
