@@ -125,5 +125,37 @@ def hear(
     typer.echo(f"results -> {out / RESULTS}")
 
 
+@eval_app.command("clips")
+def clips(
+    runs: list[Path] = typer.Argument(..., help="Run directories or checkpoints, one column each."),
+    task: Path = typer.Option(..., "--task", help="Folder of clips with a CSV: path,label,split (or fold); "
+                              "labels joined by ';' make a multi-label task."),
+    out: Path = typer.Option(Path("clips_eval"), "--output", "-o", help="Embeddings and clips_results.json."),
+    csv_name: str | None = typer.Option(None, "--csv", help="The CSV's name (default: labels.csv or the only *.csv)."),
+    probe: str = typer.Option("linear", help="linear (App. B.3.1: SGD lr 0.2 cosine, 200 epochs) or mlp (Table B.1)."),
+    epochs: int = typer.Option(200, help="Linear probe epochs."),
+    seed: int = typer.Option(0, help="Probe seed."),
+    language: str | None = typer.Option(None, "--language", help=LANGUAGE_HELP),
+    batch_size: int = typer.Option(16, help="Windows per forward pass."),
+    workers: int = typer.Option(0, help="Decoding worker processes."),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """A labelled-clip task (VGGSound, UCF101, HMDB51, ESC-50 style): video, audio and audio+video
+    probes, top-1 and mAP at the val-best epoch (mean ± std over folds), one column per run."""
+    from lssd.eval.clips import RESULTS, run_clips, table
+    from lssd.eval.probes import LinearConfig, MLPGrid
+
+    parsed, results = run_clips(runs, task, out, csv_name=csv_name, probe=probe,
+                                linear=LinearConfig(epochs=epochs, seed=seed), grid=MLPGrid(seed=seed),
+                                language=language, device=device, batch_size=batch_size, num_workers=workers,
+                                progress=progress)
+    typer.echo(f"{parsed.name}: {len(parsed.labels)} labels, {parsed.kind}, "
+               + (f"{len(parsed.folds)} folds" if parsed.folds else "train/val/test")
+               + f"; {probe} probe, test score at the val-best epoch (%)")
+    _wide_console().print(table(parsed, results))
+    typer.echo(f"results -> {out / RESULTS}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(eval_app, name="eval", rich_help_panel="Evaluation")
