@@ -29,6 +29,10 @@ def train(
         None, "--accum-freq", min=1, help="Micro-batches per step (sets train.accum_freq): the contrastive "
         "batch is K x data.batch_size per GPU, at the memory of one micro-batch and one extra forward pass."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    eval_every: int | None = typer.Option(None, "--eval-every", min=1, help="Every N steps, a quick linear probe "
+                                          "on --eval-task, logged to TensorBoard as probe/<embedding>_<metric>."),
+    eval_task: Path | None = typer.Option(None, "--eval-task", help="A small labelled-clip task (lssd eval clips "
+                                          "format) for --eval-every."),
 ) -> None:
     """Pretrain with a recipe; on several GPUs or nodes run it under torchrun (-m lssd.cli train ...)."""
     import logging
@@ -43,8 +47,10 @@ def train(
         logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
     if accum_freq is not None:
         overrides = [*overrides, f"train.accum_freq={accum_freq}"]
+    from lssd.eval.during_training import hooks_from_options
+
     run(load_recipe(recipe, overrides), index, out, resume=resume, init=init, device=device,
-        progress=progress)
+        progress=progress, hooks=hooks_from_options(eval_every, eval_task))
 
 
 def index(
