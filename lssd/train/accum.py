@@ -11,12 +11,21 @@ Cost: one extra forward pass per micro-batch (the cache), i.e. about a third mor
 full batch in one go, and the memory of one micro-batch's activations. Random layers (stochastic
 depth) draw the same numbers in the cache and the recompute of a micro-batch: the RNG state is
 restored before each recompute, so the cached rows are what the live rows compute.
+
+Batch norm (the App. B.3 backbones X3D-M and the audio ResNet-50): in training mode a BN layer
+normalises with the statistics of the batch it is given, so each micro-batch is normalised with its
+own statistics, in the cache and in the recompute alike. The gradient is then exactly that of the
+K-micro-batch loss in which each micro-batch is normalised on its own ("ghost" batch norm: what DDP
+without SyncBatchNorm does with each GPU's batch), not that of one K-times-larger BN batch; with
+batch norm in eval mode, or none (MViT: layer norm), it is the full batch's. Running statistics
+advance once per micro-batch (K times per step, each with that micro-batch's statistics): the cached
+pass leaves them as it found them (:func:`frozen_norm_stats`), the recompute moves them.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -46,7 +55,7 @@ def contrastive_backward(
 
     devices = _devices(micro_batches[0])
     states, cached = [], []
-    with torch.no_grad():
+    with torch.no_grad(), frozen_norm_stats(net):
         for batch in micro_batches:
             states.append(_rng_state(devices))
             with autocast():
@@ -63,6 +72,26 @@ def contrastive_backward(
             (terms.total * scale).backward()
     _set_rng_state(after, devices)
     return terms  # the last pass's values: the full batch's loss
+
+
+@contextlib.contextmanager
+def frozen_norm_stats(net: nn.Module) -> Iterator[None]:
+    """Batch-norm running statistics (and batch counts) as they were before the block: the cached
+    pass normalises with batch statistics like the recompute, but must not advance the buffers too."""
+    norms = [m for m in net.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats]
+    saved = [[b.clone() for b in (m.running_mean, m.running_var, m.num_batches_tracked)] for m in norms]
+    try:
+        yield
+    finally:
+        for m, (mean, var, count) in zip(norms, saved):
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+            m.num_batches_tracked.copy_(count)
+
+
+def has_batch_norm(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
 def _devices(batch: dict[str, Tensor]) -> list[torch.device]:

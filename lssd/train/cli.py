@@ -28,6 +28,9 @@ def train(
     accum_freq: int | None = typer.Option(
         None, "--accum-freq", min=1, help="Micro-batches per step (sets train.accum_freq): the contrastive "
         "batch is K x data.batch_size per GPU, at the memory of one micro-batch and one extra forward pass."),
+    sync_bn: bool = typer.Option(
+        False, "--sync-bn", help="Batch norm over all GPUs' micro-batches (sets train.sync_bn; SyncBatchNorm, "
+        "for the X3D-M / audio ResNet-50 recipes of App. B.3 under torchrun on GPUs)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     eval_every: int | None = typer.Option(None, "--eval-every", min=1, help="Every N steps, a quick linear probe "
                                           "on --eval-task, logged to TensorBoard as probe/<embedding>_<metric>."),
@@ -47,6 +50,8 @@ def train(
         logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
     if accum_freq is not None:
         overrides = [*overrides, f"train.accum_freq={accum_freq}"]
+    if sync_bn:
+        overrides = [*overrides, "train.sync_bn=true"]
     from lssd.eval.during_training import hooks_from_options
 
     run(load_recipe(recipe, overrides), index, out, resume=resume, init=init, device=device,

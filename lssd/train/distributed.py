@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-from torch import Tensor
+from torch import Tensor, nn
+
+from lssd.errors import BadInputError
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,17 @@ def init_distributed(device: str | None = None) -> World:
             timeout=datetime.timedelta(minutes=30),
         )
     return World(rank=dist.get_rank(), local_rank=local_rank, size=dist.get_world_size(), device=dev)
+
+
+def sync_batch_norm(model: nn.Module, world: World) -> nn.Module:
+    """``model`` with every batch norm synchronised over the ranks (``train.sync_bn``): statistics of
+    the micro-batches of all GPUs instead of each GPU's own. The parameters stay the same objects and
+    the state-dict keys the same names, so checkpoints are interchangeable with plain BN runs."""
+    if not world.distributed:
+        return model
+    if world.device.type != "cuda":
+        raise BadInputError("train.sync_bn needs GPUs: torch's SyncBatchNorm does not run on CPU processes")
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
 def cleanup() -> None:

@@ -29,12 +29,13 @@ from torch import nn
 
 from lssd.errors import BadInputError
 from lssd.locks import LockedError, exclusive
-from lssd.train.accum import contrastive_backward
+from lssd.train.accum import contrastive_backward, has_batch_norm
 from lssd.train.build import (Schedule, build_loader, build_loss, build_model, build_optimizer,
                               select_shots)
 from lssd.train.checkpoint import (load_model_state, load_resumable, resolve_init, rng_state, save_checkpoint,
                                    set_rng_state)
-from lssd.train.distributed import World, all_reduce_sum, cleanup, gather_with_grad, init_distributed
+from lssd.train.distributed import (World, all_reduce_sum, cleanup, gather_with_grad, init_distributed,
+                                   sync_batch_norm)
 from lssd.train.loss import DubContrastiveLoss, LossTerms
 from lssd.train.recipes import Recipe, dump, to_dict
 from lssd.train.sampler import track_kind_counts
@@ -141,6 +142,8 @@ def setup(recipe: Recipe, index: Path, out: Path, world: World, *, resume: bool 
     seed = recipe.train.seed
     torch.manual_seed(seed)  # identical initial weights on every rank
     model = build_model(recipe).to(world.device)
+    if recipe.train.sync_bn:
+        model = sync_batch_norm(model, world)
     shots = select_shots(recipe, index)
     loader = build_loader(recipe, shots, world)
     schedule = Schedule.matched(recipe, loader.batch_sampler.steps_per_epoch, index, world.size)
@@ -183,6 +186,8 @@ def describe(run: Run, shots: Any, index: Path) -> None:
     log.info("contrastive batch: %d per GPU x %d rank%s x %d accumulated = %d, in groups of %d shots "
              "per title", r.data.batch_size, w.size, "s" if w.size > 1 else "", r.train.accum_freq,
              _samples_per_step(run), run.loader.batch_sampler.group_size)
+    if has_batch_norm(run.model):
+        log.info(batch_norm_note(r, w))
     log.info("steps: %d per epoch, %d in all (%.2f epochs), %d warm-up", s.steps_per_epoch, s.total,
              s.total / s.steps_per_epoch, s.warmup)
     if s.reference is not None:
@@ -239,6 +244,17 @@ def train_step(run: Run, micro_batches: list[dict[str, Any]]) -> LossTerms:
     run.optimizer.step()
     run.scheduler.step()
     return terms
+
+
+def batch_norm_note(recipe: Recipe, world: World) -> str:
+    """What a batch-norm model normalises over (see :mod:`lssd.train.accum`)."""
+    t, n = recipe.train, recipe.data.batch_size
+    synced = t.sync_bn and world.distributed
+    group = f"the {n * world.size} samples of a micro-batch on all ranks (SyncBatchNorm)" if synced else \
+        f"each GPU's micro-batch of {n} on its own"
+    return (f"batch norm: statistics over {group}; running statistics advance {t.accum_freq} time"
+            f"{'s' if t.accum_freq > 1 else ''} per step" + ("" if synced or not world.distributed else
+                                                             " (train.sync_bn: true or --sync-bn syncs them)"))
 
 
 def _samples_per_step(run: Run) -> int:

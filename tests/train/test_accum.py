@@ -1,5 +1,7 @@
 """Gradient accumulation keeps the contrastive batch: K micro-batches give the full batch's loss and
-gradients (float64, BN-free models), alone and under DDP, and a toy run reproduces the full-batch run."""
+gradients (float64, BN-free models), alone and under DDP, and a toy run reproduces the full-batch run.
+With batch norm: each micro-batch is normalised on its own (the gradient is that loss's exactly), the
+full batch's gradient in eval mode, and running statistics advance once per micro-batch."""
 
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from lssd.train.accum import contrastive_backward
-from lssd.train.distributed import gather_with_grad
+from lssd.errors import BadInputError
+from lssd.train.distributed import World, gather_with_grad, sync_batch_norm
 from lssd.train.index import read_index, write_index
-from lssd.train.loop import train
+from lssd.train.loop import batch_norm_note, train
 from lssd.train.loss import DubContrastiveLoss
 from lssd.train.models import AudioVisualModel
 from lssd.train.models import mvit as mvit_module
@@ -40,9 +43,20 @@ class Flat(nn.Module):
         return nn.functional.dropout(torch.tanh(self.proj(x.flatten(1))), self.dropout, self.training)
 
 
-def make_model(secondary_head: bool = True) -> AudioVisualModel:
+class Normed(Flat):
+    """A batch-norm 'backbone', like X3D-M and the audio ResNet-50 of App. B.3."""
+
+    def __init__(self, dim_in: int, dim: int = 12) -> None:
+        super().__init__(dim_in, dim)
+        self.norm = nn.BatchNorm1d(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.norm(self.proj(x.flatten(1))))
+
+
+def make_model(secondary_head: bool = True, backbone: type[Flat] = Flat) -> AudioVisualModel:
     torch.manual_seed(0)
-    model = AudioVisualModel(Flat(3 * 2 * 4 * 4), Flat(2 * 4 * 6), embed_dim=8,
+    model = AudioVisualModel(backbone(3 * 2 * 4 * 4), backbone(2 * 4 * 6), embed_dim=8,
                              separate_audio_heads=secondary_head)
     return model.double()
 
@@ -75,6 +89,59 @@ def test_k_micro_batches_give_the_full_batch_gradient(k: int, pairs: bool) -> No
     assert expected.keys() == got.keys() and expected
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=1e-9, atol=1e-12, msg=name)
+
+
+def _ghost_batch_reference(model: AudioVisualModel, loss_fn: DubContrastiveLoss,
+                            micro: list[dict[str, torch.Tensor]]) -> None:
+    """The loss of the whole batch with each micro-batch embedded (and batch-normalised) on its own."""
+    outs = [model(batch) for batch in micro]
+    loss_fn({k: torch.cat([o[k] for o in outs]) for k in outs[0]}).total.backward()
+
+
+def test_batch_norm_micro_batches_are_normalised_on_their_own() -> None:
+    """Train-mode BN: accumulation computes exactly the gradient of the loss whose micro-batches are
+    batch-normalised separately (as DDP ranks without SyncBatchNorm), which is not the full batch's."""
+    loss_fn = DubContrastiveLoss(0.07, *LAMBDAS)
+    micro = split(make_batch(), 2)
+    accum, ghost, full = (make_model(backbone=Normed) for _ in range(3))
+    contrastive_backward(accum, loss_fn, micro, gather_with_grad)
+    _ghost_batch_reference(ghost, loss_fn, micro)
+    contrastive_backward(full, loss_fn, [make_batch()], gather_with_grad)
+    for name, grad in grads(ghost).items():
+        torch.testing.assert_close(grads(accum)[name], grad, rtol=1e-9, atol=1e-12, msg=name)
+    assert any(not torch.allclose(grads(accum)[n], g) for n, g in grads(full).items())
+
+
+def test_batch_norm_in_eval_mode_gives_the_full_batch_gradient() -> None:
+    loss_fn = DubContrastiveLoss(0.07, *LAMBDAS)
+    full, micro = make_model(backbone=Normed), make_model(backbone=Normed)
+    for model in (full, micro):
+        model.train()
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm1d):
+                m.running_mean.copy_(torch.linspace(-0.5, 0.5, m.num_features))
+                m.eval()
+    contrastive_backward(full, loss_fn, [make_batch()], gather_with_grad)
+    contrastive_backward(micro, loss_fn, split(make_batch(), 4), gather_with_grad)
+    for name, grad in grads(full).items():
+        torch.testing.assert_close(grads(micro)[name], grad, rtol=1e-9, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_batch_norm_running_stats_advance_once_per_micro_batch(k: int) -> None:
+    """The cached pass must not move them: K micro-batches = K updates, each with its own statistics."""
+    accum, sequential = make_model(backbone=Normed), make_model(backbone=Normed)
+    micro = split(make_batch(), k)
+    contrastive_backward(accum, DubContrastiveLoss(0.07, *LAMBDAS), micro, gather_with_grad)
+    with torch.no_grad():
+        for batch in micro:
+            sequential(batch)
+    norms = [(n, m) for n, m in accum.named_modules() if isinstance(m, nn.BatchNorm1d)]
+    assert len(norms) == 2
+    reference = dict(sequential.named_buffers())
+    for name, buffer in accum.named_buffers():
+        torch.testing.assert_close(buffer, reference[name], rtol=1e-12, atol=0, msg=name)
+    assert all(int(m.num_batches_tracked) == k for _, m in norms)
 
 
 def test_random_layers_draw_the_same_numbers_in_cache_and_recompute() -> None:
@@ -142,3 +209,25 @@ def test_toy_run_with_accum_2_at_half_batch_reproduces_the_full_batch(toy_datase
     assert curves["accum"] == pytest.approx(curves["full"], rel=1e-4)
     assert "contrastive batch: 4 per GPU x 1 rank x 2 accumulated = 8" in caplog.text
     assert f"steps: {max(1, len(df) // 8)} per epoch, 4 in all" in caplog.text
+
+
+def test_sync_bn_converts_batch_norm_for_gpu_ranks_and_refuses_cpu_ranks() -> None:
+    model = make_model(backbone=Normed)
+    keys = set(model.state_dict())
+    assert sync_batch_norm(model, World()) is model  # one process: nothing to synchronise
+    with pytest.raises(BadInputError, match="SyncBatchNorm does not run on CPU"):
+        sync_batch_norm(model, World(rank=0, size=2))
+    synced = sync_batch_norm(model, World(rank=0, size=2, device=torch.device("cuda", 0)))
+    assert sum(isinstance(m, nn.SyncBatchNorm) for m in synced.modules()) == 2
+    assert set(synced.state_dict()) == keys  # checkpoints stay interchangeable
+
+
+def test_the_run_says_what_batch_norm_normalises_over() -> None:
+    recipe = load_recipe("ctrl_en", ["train.accum_freq=2", "data.batch_size=13"])
+    assert batch_norm_note(recipe, World()) == ("batch norm: statistics over each GPU's micro-batch of 13 on "
+                                                "its own; running statistics advance 2 times per step")
+    four = World(rank=0, size=4, device=torch.device("cuda", 0))
+    assert "(train.sync_bn: true or --sync-bn syncs them)" in batch_norm_note(recipe, four)
+    synced = load_recipe("ctrl_en", ["train.sync_bn=true"])
+    assert batch_norm_note(synced, four).startswith(
+        "batch norm: statistics over the 104 samples of a micro-batch on all ranks")
