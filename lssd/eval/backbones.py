@@ -111,5 +111,15 @@ def run_name(run: Path) -> str:
     return run.resolve().name
 
 
+def unique_names(names: list[str]) -> list[str]:
+    """Column names for runs that share a name: the second ``b4`` becomes ``b4#2``."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

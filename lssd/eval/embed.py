@@ -190,7 +190,7 @@ def _run(backbones: Backbones, windows: list[_Window], store: EmbeddingStore, fa
                         num_workers=num_workers, collate_fn=_items)
     pending: dict[str, dict[int, dict[str, np.ndarray]]] = {}
     done: list[str] = []
-    with _progress(progress, len(windows)) as bar:
+    with progress_bar(progress, len(windows)) as bar:
         for batch in loader:
             good = [x for x in batch if x["error"] is None and x["item"] not in failed]
             for x in batch:
@@ -229,14 +229,15 @@ def _item_arrays(per_window: dict[int, dict[str, np.ndarray]], starts: list[floa
     return arrays
 
 
-def _progress(enabled: bool, total: int):
+def progress_bar(enabled: bool, total: int, label: str = "embed", unit: str = "windows"):
+    """A Rich bar with one task (``bar.task_ids[0]``), or a null context when disabled or empty."""
     import contextlib
 
-    if not enabled:
+    if not enabled or total == 0:
         return contextlib.nullcontext(None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("[bold]embed"), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
+    bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
                    TimeRemainingColumn())
-    bar.add_task("embed", total=total)
+    bar.add_task(label, total=total)
     return bar

@@ -21,14 +21,14 @@ import numpy as np
 
 from lssd import lvu
 from lssd.errors import BadInputError
-from lssd.eval.backbones import load_backbones, run_name
+from lssd.eval.backbones import load_backbones, run_name, unique_names
 from lssd.eval.embed import EmbeddingStore, embed_media
-from lssd.eval.probes import CLASSIFICATION, REGRESSION, LinearConfig, MLPGrid, Split, linear_probe, mlp_probe
+from lssd.eval.modalities import MODALITIES, cell, check_probe, probe_modalities
+from lssd.eval.probes import CLASSIFICATION, REGRESSION, LinearConfig, MLPGrid
 from lssd.media import write_json
 
 log = logging.getLogger(__name__)
 
-MODALITIES = ("video", "audio", "audio+video")
 RESULTS = "lvu_results.json"
 
 
@@ -56,14 +56,13 @@ def run_lvu(runs: Sequence[Path], lvu_dir: Path, out: Path, *, videos: Path | No
     """Embed, probe and score every run on the LVU tasks; writes ``OUT/lvu_results.json``."""
     if not runs:
         raise BadInputError("give at least one run directory or checkpoint")
-    if probe not in ("linear", "mlp"):
-        raise BadInputError(f"probe must be linear or mlp, got {probe!r}")
+    check_probe(probe)
     examples = lvu.read_release(lvu_dir, tasks)
     videos = Path(videos) if videos is not None else Path(lvu_dir) / "videos"
     found = lvu.find_videos(videos, lvu.memberships(examples))
     if not found:
         raise BadInputError(f"none of the LVU videos is in {videos} (expected videos/<youtube_id>.<ext>)")
-    names = _unique([run_name(Path(r)) for r in runs])
+    names = unique_names([run_name(Path(r)) for r in runs])
     results = []
     for run, name in zip(runs, names):
         backbones = load_backbones(Path(run), device, name)
@@ -92,16 +91,7 @@ def probe_task(store: EmbeddingStore, examples: list[lvu.Example], failed: set[s
     if empty:
         log.warning("%s: no embedded video in the %s split; not probed", task, ", ".join(empty))
         return result
-    has_video = (store.meta() or {}).get("video_dim") is not None
-    for modality in MODALITIES:
-        if "video" in modality and not has_video:
-            continue
-        splits = [Split(features(store, ids, modality), y) for ids, y in kept.values()]
-        try:
-            result.probes[modality] = (linear_probe(*splits, kind, linear, device) if probe == "linear"
-                                       else mlp_probe(*splits, kind, grid, device))
-        except BadInputError as err:
-            log.warning("%s (%s): not probed, %s", task, modality, err)
+    result.probes = probe_modalities(store, list(kept.values()), kind, probe, linear, grid, device, task)
     return result
 
 
@@ -117,22 +107,6 @@ def task_splits(store: EmbeddingStore, examples: list[lvu.Example]) -> dict[str,
         values = [ex.target if ex.is_regression else ex.label for ex in kept]
         out[split] = ([ex.video_id for ex in kept], np.array(values, dtype=np.float64 if examples[0].is_regression
                                                              else np.int64))
-    return out
-
-
-def features(store: EmbeddingStore, ids: list[str], modality: str) -> np.ndarray:
-    """Per-video embeddings of one modality; audio+video is their concatenation [video, audio]."""
-    if modality == "audio+video":
-        return np.concatenate([store.matrix(ids, "video"), store.matrix(ids, "audio")], axis=1)
-    return store.matrix(ids, modality)
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
     return out
 
 
@@ -164,6 +138,4 @@ def table(results: list[RunResult]):
 
 
 def _cell(result: Any) -> str:
-    if result is None:
-        return "-"
-    return f"{result.test:.2f}" if result.metric == "top1" else f"{result.test:.4f}"
+    return "-" if result is None else cell([result.test], result.metric)

@@ -34,6 +34,10 @@ def train(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a run directory that holds "
                                    "checkpoints (they are deleted); without it such a run needs --resume."),
+    eval_every: int | None = typer.Option(None, "--eval-every", min=1, help="Every N steps, a quick linear probe "
+                                          "on --eval-task, logged to TensorBoard as probe/<embedding>_<metric>."),
+    eval_task: Path | None = typer.Option(None, "--eval-task", help="A small labelled-clip task (lssd eval clips "
+                                          "format) for --eval-every."),
 ) -> None:
     """Pretrain with a recipe; on several GPUs or nodes run it under torchrun (-m lssd.cli train ...)."""
     import logging
@@ -51,8 +55,10 @@ def train(
         overrides = [*overrides, f"train.accum_freq={accum_freq}"]
     if sync_bn:
         overrides = [*overrides, "train.sync_bn=true"]
+    from lssd.eval.during_training import hooks_from_options
+
     run(load_recipe(recipe, overrides), index, out, resume=resume, init=init, device=device,
-        progress=progress)
+        progress=progress, hooks=hooks_from_options(eval_every, eval_task))
 
 
 def _fresh_run_dir(out: Path, resume: bool, overwrite: bool, rank0: bool) -> None:

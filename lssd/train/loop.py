@@ -18,7 +18,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ QUADRUPLET = ("v_p", "v_s", "a_p", "a_s")
 LOCK_NAME = "train.lock"
 TERMS = {"total": "loss/total", "cross": "loss/L", "video": "loss/L_v", "audio": "loss/L_a"}
 StepCallback = Callable[[int, LossTerms], None]
+RunHook = Callable[["Run"], None]
 
 
 def train(
@@ -58,17 +59,20 @@ def train(
     device: str | None = None,
     progress: bool = True,
     on_step: StepCallback | None = None,
+    hooks: Sequence[RunHook] = (),
 ) -> list[dict[str, float]]:
     """Train ``recipe`` on ``index`` into ``out``; returns the logged records (rank 0).
 
     ``on_step(step, terms)`` runs after every optimiser step and checkpoint (tests and hooks; an
-    exception raised there stops training like a crash would).
+    exception raised there stops training like a crash would); each of ``hooks`` is called with the
+    run at the same point (e.g. :class:`lssd.eval.during_training.TrainingProbe`).
     """
     owns_group = not (dist.is_available() and dist.is_initialized())  # a caller's group is left alone
     world = init_distributed(device)
     try:
         with run_lock(Path(out), world):
             run = setup(recipe, Path(index), Path(out), world, resume=resume, init=init)
+            run.hooks = list(hooks)
             with _progress(progress and world.is_main, run.schedule.total, run.step) as bar:
                 while run.step < run.schedule.total:
                     train_one_epoch(run, bar, on_step)
@@ -122,6 +126,7 @@ class Run:
     step: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     meter: Meter = field(default_factory=lambda: Meter())  # sums since the last log line
+    hooks: list[RunHook] = field(default_factory=list)  # called with the run after every step
 
     def autocast(self) -> contextlib.AbstractContextManager:
         bf16 = self.world.device.type == "cuda" and self.recipe.train.precision == "bf16"
@@ -220,6 +225,8 @@ def train_one_epoch(run: Run, bar: Any = None, on_step: StepCallback | None = No
                 save_checkpoint(state, run.out, run.recipe.train.keep_checkpoints)
             if run.world.distributed:  # no rank moves on (or stops and resumes) before the file exists
                 dist.barrier()
+        for hook in run.hooks:
+            hook(run)
         if bar is not None:
             bar.update(bar.task_ids[0], completed=run.step)
         if on_step is not None:
