@@ -141,14 +141,19 @@ def _write_shard(job: _ShardJob) -> dict[str, Any]:
     tar, tmp = job.out / f"{name}.tar", job.out / f".{name}.tar.tmp-{os.getpid()}"
     cpu = time.process_time()
     frames = 0
-    with open(tmp, "wb") as stream:
-        writer = wds.TarWriter(stream, mtime=0.0)  # fixed mtime: the same shots give the same bytes
-        for row in job.rows:
-            sample = encode_shot(row, job.settings)
-            frames += json.loads(sample["json"])["frames"]
-            writer.write(sample)
-        writer.close()
-    os.replace(tmp, tar)
+    try:
+        with open(tmp, "wb") as stream:
+            writer = wds.TarWriter(stream, mtime=0.0)  # fixed mtime: the same shots give the same bytes
+            try:
+                for row in job.rows:
+                    sample = encode_shot(row, job.settings)
+                    frames += json.loads(sample["json"])["frames"]
+                    writer.write(sample)
+            finally:
+                writer.close()
+        os.replace(tmp, tar)
+    finally:
+        tmp.unlink(missing_ok=True)
     record = {**_job_record(job), "bytes": tar.stat().st_size, "frames": frames,
               "cpu_seconds": round(time.process_time() - cpu, 3)}
     meta = job.out / f"{name}.json"

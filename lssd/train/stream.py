@@ -12,11 +12,13 @@ rank and worker knows, for (seed, epoch), exactly which samples each of its batc
    micro-batch m is made by loader worker ``m % workers``, each worker reading its own contiguous
    part of the rank's slice (as many samples as its micro-batches need).
 3. **Title-aware batches from a stream.** A worker reads its part through ``streams`` sequential
-   cursors (one open tar each). A micro-batch is built group by group: a cursor is drawn (weighted by
-   what it has left, preferring cursors not yet in the batch) and gives up to ``group_size``
-   consecutive shots of the title it is in: a batch holds ``group_size`` shots of each of
-   ``batch_size / group_size`` titles, as the index loader's do. Memory is one micro-batch's samples
-   per worker, whatever the dataset's size.
+   cursors (one open tar each). A micro-batch is built group by group: a cursor whose title is not
+   yet in the batch is drawn and gives up to ``group_size`` consecutive shots of that title, so a
+   batch holds ``group_size`` shots of each of ``batch_size / group_size`` titles, as the index
+   loader's do. Cursors are drawn among those with the most left (within one group), so they drain
+   level and the last batches of an epoch mix titles too (only there, when too few cursors are left,
+   can a title give more than a group). Memory: one micro-batch of samples per worker, whatever the
+   dataset's size.
 4. **Samples** are decoded as the index loader decodes them: the same window draws, dub policy
    (:func:`lssd.train.sampler.choose_languages`, seeded by (seed, epoch, step, rank, i) and cycling
    round-robin by global step), scale, crop, log-mel and masks (:mod:`lssd.train.augment`). Frames come
@@ -76,7 +78,7 @@ class _Cursor:
     """A contiguous run of sample-table rows read in order; ``ends[i]``: where row i's title run ends."""
 
     def __init__(self, rows: np.ndarray, titles: np.ndarray) -> None:
-        self.rows, self.at = rows, 0
+        self.rows, self.titles, self.at = rows, titles, 0
         change = np.flatnonzero(titles[1:] != titles[:-1]) + 1
         starts = np.concatenate([[0], change])
         self.ends = np.repeat(np.concatenate([change, [len(rows)]]), np.diff(np.concatenate([starts, [len(rows)]])))
@@ -84,6 +86,9 @@ class _Cursor:
     @property
     def left(self) -> int:
         return len(self.rows) - self.at
+
+    def title(self) -> int:
+        return int(self.titles[self.at])
 
     def run(self) -> int:
         """Samples left in the title the cursor is in."""
@@ -109,18 +114,19 @@ def worker_plan(order: np.ndarray, titles: np.ndarray, *, batch_size: int, group
     for m in range(worker, micro, workers):
         step, sub = divmod(m, accum)
         slots: list[Slot] = []
-        used: set[int] = set()
+        used: set[int] = set()  # titles in the batch
         while len(slots) < batch_size:
             live = [c for c in range(len(cursors)) if cursors[c].left > 0]
-            fresh = [c for c in live if c not in used] or live
-            weights = np.array([cursors[c].left for c in fresh], dtype=np.float64)
-            c = fresh[int(rng.choice(len(fresh), p=weights / weights.sum()))]
+            fresh = [c for c in live if cursors[c].title() not in used] or live
+            most = max(cursors[c].left for c in fresh)  # cursors drain level, so the last batches still mix
+            level = [c for c in fresh if cursors[c].left > most - group]
+            c = level[int(rng.integers(len(level)))]
             cur = cursors[c]
             take = min(group, batch_size - len(slots), cur.run())
+            used.add(cur.title())
             for _ in range(take):
                 slots.append(Slot(int(cur.rows[cur.at]), c, step, sub * batch_size + len(slots)))
                 cur.at += 1
-            used.add(c)
         batches.append(slots)
     return batches
 
