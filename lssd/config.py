@@ -64,10 +64,13 @@ class DubConfig:
     container: str = "mkv"  # "mkv" | "mp4" (audio-only input always gives .mka)
     # input
     allow_truncated: bool = False  # dub what decodes of a file whose streams end before its header says
+    # counterfactual controls (lssd's addition): extra tracks, see lssd.dub.controls
+    controls: tuple[str, ...] = ()  # names from lssd.sidecar.CONTROLS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "langs", tuple(self.langs))
         object.__setattr__(self, "subtitles", dict(self.subtitles))
+        object.__setattr__(self, "controls", _controls(self.controls))
         _one_of("profile", self.profile, PROFILES)
         _one_of("container", self.container, CONTAINERS)
         _one_of("eq", self.eq, EQ_MODES)
@@ -103,6 +106,17 @@ def default(name: str):
     """The default of one :class:`DubConfig` field (the CLI shows and uses these)."""
     f = next(f for f in fields(DubConfig) if f.name == name)
     return f.default
+
+
+def _controls(names) -> tuple[str, ...]:
+    """``"resynth,novc"`` or a sequence → the named controls in the table's order, each checked."""
+    from lssd.sidecar import CONTROLS
+
+    parts = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
+    unknown = [n for n in parts if n not in CONTROLS]
+    if unknown:
+        raise BadInputError(f"--controls {','.join(unknown)}: unknown; choose from {', '.join(CONTROLS)}")
+    return tuple(c for c in CONTROLS if c in parts)
 
 
 def _one_of(option: str, value: str, allowed: tuple[str, ...]) -> None:

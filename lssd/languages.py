@@ -20,6 +20,11 @@ class Language:
     syllables_per_second: float  # typical speaking rate, for pseudo-text of fitting length
     aliases: tuple[str, ...] = ()
 
+    def work_dir(self, stage: str) -> str:
+        """The folder a per-language stage keeps this language's artifacts in (a control track keeps
+        its own for the stages it recomputes: :class:`lssd.dub.controls.ControlVoice`)."""
+        return self.iso3
+
 
 LANGUAGES: tuple[Language, ...] = (
     Language("en", "eng", "English", "en", "eng", 6.2),

@@ -12,7 +12,10 @@ A sidecar's ``tracks`` list has one entry per audio stream of the container, in 
      "text_kind": "translation", "is_translation": true}
 
 ``kind`` says where the audio comes from (:data:`KIND_ORIGINAL`, :data:`KIND_SYNTHETIC_DUB`, or
-:data:`KIND_DUB` for a real, e.g. studio, dub). ``text_kind`` says what a synthetic track speaks:
+:data:`KIND_DUB` for a real, e.g. studio, dub, or :data:`KIND_CONTROL` for a counterfactual control, an
+lssd addition: a track that is *not* a dub, tagged with the source language, naming its ``control`` and
+the ``spoken_language`` it speaks, e.g. ``{"kind": "control", "control": "resynth", "language": "eng",
+"spoken_language": "eng", "title": "English (control: re-synthesized)", "text_kind": "transcript"}``). ``text_kind`` says what a synthetic track speaks:
 a translation, given subtitles, or pseudo-text (not a translation; see :mod:`lssd.segments`).
 :func:`track_label` folds both into the one label training uses.
 """
@@ -33,11 +36,21 @@ SUFFIX = ".lssd.json"
 KIND_ORIGINAL = "original"
 KIND_SYNTHETIC_DUB = "synthetic-dub"
 KIND_DUB = "dub"  # a real dub (studio), e.g. declared by a dataset, never made by lssd
+KIND_CONTROL = "control"  # a counterfactual control (lssd's addition): never a dub, never the original
+
+# the controls (``--controls``), each with what its title says it is
+CONTROLS: dict[str, str] = {
+    "resynth": "re-synthesized",  # the source transcript spoken by the TTS, then aligned/converted/matched
+    "novc": "dub without voice conversion",  # a target-language dub with voice conversion off
+    "natural": "dub at natural timing",  # a target-language dub placed unstretched
+    "background": "background only",  # the separated background, no speech
+}
 
 # what a synthetic track speaks (the sidecar's ``text_kind``; also Translation.kind)
 TEXT_TRANSLATION = "translation"
 TEXT_SUBTITLES = "subtitles"
 TEXT_PSEUDO = "pseudo-text"
+TEXT_TRANSCRIPT = "transcript"  # the source speech's own words (the resynth control)
 
 # the label a trainer sees per track
 LABEL_ORIGINAL = "original"
@@ -45,6 +58,7 @@ LABEL_DUB = "dub"  # real dub
 LABEL_SYNTHETIC = "synthetic"  # lssd, speaking a translation (or given subtitles)
 LABEL_PSEUDO = "pseudo"  # lssd, speaking pseudo-text: not a translation
 LABELS = (LABEL_ORIGINAL, LABEL_DUB, LABEL_SYNTHETIC, LABEL_PSEUDO)
+LABEL_CONTROL = "control"  # a control track: kept out of the language tracks (see lssd.train.index)
 
 
 def path_for(media: Path) -> Path:
@@ -69,7 +83,23 @@ def validate(data: Any, name: str) -> dict[str, Any]:
         raise BadInputError(f"sidecar {name} is not an {FORMAT_FAMILY}* file")
     if not isinstance(data.get("tracks", []), list):
         raise BadInputError(f"sidecar {name} has no list of tracks")
+    _validate_controls(data["tracks"] if "tracks" in data else [], name)
     return data
+
+
+def _validate_controls(tracks: list, name: str) -> None:
+    """A control track names a known control; a track naming a control is of kind control (a reader
+    must never take a control for a dub)."""
+    for entry in tracks:
+        if not isinstance(entry, dict):
+            continue
+        control, kind = entry.get("control"), entry.get("kind")
+        if kind == KIND_CONTROL and control not in CONTROLS:
+            raise BadInputError(f"sidecar {name}: control track {entry.get('audio_index')!r} names an unknown "
+                                f"control {control!r} (known: {', '.join(CONTROLS)})")
+        if control is not None and kind != KIND_CONTROL:
+            raise BadInputError(f"sidecar {name}: track {entry.get('audio_index')!r} names control {control!r} "
+                                f"but is of kind {kind!r}, not {KIND_CONTROL!r}")
 
 
 def read(media: Path) -> dict[str, Any] | None:
@@ -103,9 +133,26 @@ def track_entry(audio_index: int, language: str, kind: str, title: str, text_kin
             "text_kind": text_kind, "is_translation": (text_kind != TEXT_PSEUDO) if synthetic else None}
 
 
+def control_entry(audio_index: int, language: str, control: str, title: str, spoken_language: str | None,
+                  text_kind: str | None) -> dict:
+    """One ``tracks`` entry of a control (tagged ``language``, speaking ``spoken_language``)."""
+    return {**track_entry(audio_index, language, KIND_CONTROL, title, text_kind), "control": control,
+            "spoken_language": spoken_language}
+
+
+def control_id(entry: dict[str, Any]) -> str:
+    """``resynth``, ``background``, ``novc:spa``: a control track's name, with the language it speaks
+    where a clip can have several of that control (one per dub language)."""
+    control = str(entry.get("control"))
+    spoken = entry.get("spoken_language")
+    return f"{control}:{spoken}" if control in ("novc", "natural") and spoken else control
+
+
 def track_label(entry: dict[str, Any]) -> str:
-    """The training label of one ``tracks`` entry: original, dub, synthetic or pseudo."""
+    """The training label of one ``tracks`` entry: original, dub, synthetic, pseudo or control."""
     kind = str(entry.get("kind", ""))
+    if kind == KIND_CONTROL:
+        return LABEL_CONTROL
     if kind == KIND_ORIGINAL:
         return LABEL_ORIGINAL
     if kind.startswith("synthetic"):

@@ -108,15 +108,21 @@ def preflight(cfg: DubConfig) -> None:
                 raise missing
 
 
-def preflight_languages(cfg: DubConfig) -> None:
+def preflight_languages(cfg: DubConfig, langs: list[Language] | None = None) -> None:
     """Before any work, for every target language and per-language stage: something that ``--strict`` (or
     an explicit backend choice) accepts can serve it — no language is refused after the others were
     computed. With the source language unknown until transcription, a backend counts when it serves the
-    target from some source language; the pair itself is checked again once the source is known."""
+    target from some source language; the pipeline asks again once the source is known (``cfg`` then
+    names it, and ``langs`` are the targets left). Every refused target and stage is in the one message."""
     from dataclasses import replace
 
-    from lssd.languages import LANGUAGES
+    from lssd.languages import LANGUAGES, find
 
+    known = find(cfg.source_language) if cfg.source_language else None
+    source = f"from {known.name if known else cfg.source_language}" if cfg.source_language else "from any source language"
+    refused: list[str] = []  # --strict (auto): only a labelled fallback could serve
+    unserved: list[str] = []  # an explicit backend choice cannot serve
+    stuck = _strict_global_stages(cfg) if langs is None else []
     for stage in stages.TABLE:
         if not (stage.per_language and stage.option):
             continue
@@ -124,7 +130,7 @@ def preflight_languages(cfg: DubConfig) -> None:
         candidates = backends(stage.name) if choice == "auto" else [b for b in backends(stage.name) if b.name == choice]
         if cfg.strict:
             candidates = [b for b in candidates if not b.fallback]
-        for lang in cfg.langs:
+        for lang in cfg.langs if langs is None else langs:
             if lang.iso3 == cfg.source_language:
                 continue
             sources = ([cfg] if cfg.source_language else
@@ -137,13 +143,53 @@ def preflight_languages(cfg: DubConfig) -> None:
                 why = [why_unusable(backend, c, lang) for c in sources]
                 if any(w is None for w in why):
                     break
-                reasons.append(f"'{backend.name}': {why[0]}")
+                same = all(w == why[0] for w in why)
+                reasons.append(f"'{backend.name}': {why[0]}" if same else
+                               f"'{backend.name}': cannot serve {lang.name} from any source language")
             else:
                 detail = "; ".join(reasons) or "no backend"
                 if choice == "auto":
-                    raise FallbackRefusedError(f"{stage.name}: --strict refuses {lang.name}: only a labelled fallback "
-                                               f"could serve it ({detail}); drop it from --langs or add the model")
-                raise BadInputError(f"{stage.name}: --{stage.option} {choice} cannot serve {lang.name} ({detail})")
+                    refused.append(f"{stage.name} {lang.name} ({detail})")
+                else:
+                    unserved.append(f"{stage.name}: --{stage.option} {choice} cannot serve {lang.name} ({detail})")
+    if refused or stuck:
+        them = "it" if len(refused) == 1 else "them"
+        parts = [f"{_names(refused)} {source}: only a labelled fallback could serve {them}: {'; '.join(refused)}; "
+                 f"drop {them} from --langs or add the model"] if refused else []
+        parts += [f"the labelled fallback {detail}; add the model" for detail in stuck]
+        raise FallbackRefusedError("--strict refuses " + "; and ".join(parts))
+    if unserved:
+        raise BadInputError(f"{source}: " + "; ".join(unserved))
+
+
+def _strict_global_stages(cfg: DubConfig) -> list[str]:
+    """"'dsp' of separate (why)" for each stage run once per clip that only a labelled fallback could serve under
+    ``--strict`` (``auto``), known from the settings alone. Transcription is left to its stage: subtitles
+    embedded in the input can serve it, and they are found only once the input is read."""
+    if not cfg.strict:
+        return []
+    out = []
+    for stage in stages.TABLE:
+        if stage.per_language or not stage.option or stage.name == stages.TRANSCRIBE or getattr(cfg, stage.option) != "auto":
+            continue
+        reasons = []
+        for backend in (b for b in backends(stage.name) if not b.fallback):
+            if missing_model(backend, cfg) is not None:
+                reasons.append(f"'{backend.name}': model '{backend.model_name(cfg)}' is not in the model store")
+            elif (why := why_unusable(backend, cfg)) is not None:
+                reasons.append(f"'{backend.name}': {why}")
+            else:
+                break
+        else:
+            fallback = next((b.name for b in backends(stage.name) if b.fallback), "")
+            out.append(f"'{fallback}' of {stage.name} ({'; '.join(reasons) or 'no backend'})")
+    return out
+
+
+def _names(refusals: list[str]) -> str:
+    """"Japanese" / "Japanese and Korean": the languages of ``"stage Language (...)"`` refusals, once each."""
+    names = list(dict.fromkeys(r.split(" (", 1)[0].split(" ", 1)[1] for r in refusals))
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def select(stage: str, choice: str, cfg: DubConfig, lang: Language | None = None, has_text: bool = True) -> Selection:

@@ -161,26 +161,35 @@ def keep_pauses(out: np.ndarray, sr: int, seg: Segment) -> np.ndarray:
     return track
 
 
+def latest_end(seg: Segment, starts: list[float], duration: float, min_gap: float) -> float:
+    """The overlap rule: a placement of ``seg`` may reach up to ``min_gap`` before the next original
+    segment's start (``starts``, sorted) or the clip's end, and always to its own end."""
+    following = [t for t in starts if t >= seg.end]
+    return max(seg.end, min(following[0] if following else duration, duration) - min_gap)
+
+
+def fit_within(out: np.ndarray, sr: int, max_len: int) -> tuple[np.ndarray, float]:
+    """``out`` cut at its quietest point (with a fade) when longer than ``max_len`` samples, and the
+    seconds cut."""
+    if out.shape[-1] <= max_len:
+        return out, 0.0
+    cut = quietest_cut(out, sr, max_len)
+    return fade_out(out[:cut], sr), (out.shape[-1] - cut) / sr
+
+
 def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
     cfg, sr = ctx.cfg, ctx.sr
-    out_dir = ctx.workdir.reset(NAME, lang.iso3)
+    out_dir = ctx.workdir.reset(NAME, lang.work_dir(NAME))
     starts = sorted(s.start for s in ctx.transcript.segments)
 
     def place(seg: Segment) -> Placement | None:
         audio = ctx.segment_audio(stages.SYNTHESIZE, lang, seg.id)
         if audio is None or audio.size == 0:
             return None
-        following = [t for t in starts if t >= seg.end]
-        limit = max(seg.end, min(following[0] if following else ctx.duration, ctx.duration) - cfg.min_gap)
+        limit = latest_end(seg, starts, ctx.duration, cfg.min_gap)
         synth = audio.shape[-1] / sr
         ratio, placed, policy = plan((seg.start, seg.end), limit, synth, cfg.min_ratio, cfg.max_ratio)
-        out = stretch(audio, sr, placed)
-        max_len = int(round((limit - seg.start) * sr))
-        trimmed = 0.0
-        if out.shape[-1] > max_len:
-            cut = quietest_cut(out, sr, max_len)
-            trimmed = (out.shape[-1] - cut) / sr
-            out = fade_out(out[:cut], sr)
+        out, trimmed = fit_within(stretch(audio, sr, placed), sr, int(round((limit - seg.start) * sr)))
         out = keep_pauses(out, sr, seg)
         end = seg.start + out.shape[-1] / sr
         write_audio(out_dir / segment_file(seg.id), out, sr)

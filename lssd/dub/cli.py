@@ -138,7 +138,7 @@ def _print_transcript(workdir: Path) -> None:
 def config_options(
     separator: str = typer.Option(default("separator"), help="separate backend: auto, demucs, dsp"),
     asr: str = typer.Option(default("asr"), help="transcribe backend: auto, subtitles, whisper, faster-whisper, vad"),
-    translator: str = typer.Option(default("translator"), help="translate backend: auto, subtitles, seamless, apertium, pseudo"),
+    translator: str = typer.Option(default("translator"), help="translate backend: auto, subtitles, seamless, apertium, whisper-apertium, pseudo"),
     tts: str = typer.Option(default("tts"), help="synthesize backend: auto, seamless, espeak"),
     vc: str = typer.Option(default("vc"), help="voice-convert backend: auto, knn-vc, world, none"),
     background: Path | None = typer.Option(None, help="Music-and-effects stem of this clip: skips separation."),
@@ -159,6 +159,8 @@ def config_options(
     device: str = typer.Option(default("device"), help="auto, cpu, cuda or cuda:N."),
     threads: int = typer.Option(default("threads"), help="Segments worked on at once in per-language stages [default: 0 = one per core]."),
     allow_truncated: bool = typer.Option(default("allow_truncated"), help="Dub what decodes of a file cut short (refused by default)."),
+    controls: str = typer.Option("", help="Counterfactual control tracks (lssd's addition), comma-separated: "
+                                 "resynth, novc, natural, background."),
 ) -> dict:
     """The dub options every dubbing command shares (``lssd dub``, the stage commands, ``lssd
     build-dataset``), as :class:`DubConfig` keyword arguments (all but ``langs``); the config validates them."""
@@ -171,7 +173,7 @@ def config_options(
         strict=strict, profile=profile.value, container=container.value, eq=eq.value,
         min_ratio=min_ratio, max_ratio=max_ratio, separator_model=separator_model, asr_model=asr_model,
         seamless_model=seamless_model, seamless_mode=seamless_mode.value, vc_model=vc_model, device=device,
-        threads=threads, allow_truncated=allow_truncated,
+        threads=threads, allow_truncated=allow_truncated, controls=controls,
     )
 
 

@@ -53,6 +53,7 @@ class ClipContext:
     workdir: Workdir
     output: Path | None = None  # the container remux writes
     targets: list[Language] = field(default_factory=list)  # target languages other than the source
+    controls: list[Language] = field(default_factory=list)  # speech controls (lssd.dub.controls.ControlVoice)
     source_subtitles: Path | None = None  # given (--source-subtitles) or extracted from the input
     notices: list[str] = field(default_factory=list)
     sr: int = SAMPLE_RATE
@@ -106,7 +107,7 @@ class ClipContext:
 
     # ---- artifacts -------------------------------------------------------------------------------
     def path(self, stage: str, name: str, lang: Language | None = None) -> Path:
-        return self.workdir.stage_dir(stage, lang.iso3 if lang else None) / name
+        return self.workdir.stage_dir(stage, lang.work_dir(stage) if lang else None) / name
 
     @cached_property
     def mix(self) -> np.ndarray:

@@ -81,7 +81,7 @@ def _eq(ctx: ClipContext, speech: np.ndarray, reference: np.ndarray | AllSpeech
 
 
 def run(ctx: ClipContext, lang: Language, selection=None) -> dict:
-    out_dir = ctx.workdir.reset(NAME, lang.iso3)
+    out_dir = ctx.workdir.reset(NAME, lang.work_dir(NAME))
     whole = AllSpeech(ctx)
 
     def match(p: dict) -> dict:

@@ -24,6 +24,7 @@ from lssd.backends import registry
 from lssd.config import DubConfig
 from lssd.dub import (
     align,
+    controls,
     match_loudness,
     prepare,
     remux,
@@ -186,7 +187,10 @@ class Pipeline:
             if module.NAME == until:
                 return self._finish(run, final=False)
         ctx.targets = self._target_langs(ctx, warn=bool(ctx.transcript.segments))
+        if ctx.transcript.segments:  # the source is known now: every refusal names it, all in one message
+            registry.preflight_languages(ctx.backend_cfg(), ctx.targets)
         chained = dict(keys)
+        per_lang: dict[str, list[str]] = {}  # iso3 -> the dub's chained output ids, transcribe first
         for lang in ctx.targets if ctx.transcript.segments else []:
             upstream = [keys[stages.TRANSCRIBE]]
             for module in LANGUAGE_STAGES:
@@ -194,8 +198,15 @@ class Pipeline:
                 if module.NAME == until:
                     break
             chained[lang.iso3] = upstream[-1]
+            per_lang[lang.iso3] = upstream
         if until is not None and until != stages.REMUX:
             return self._finish(run, final=False)
+        ctx.controls = controls.voices(ctx)
+        for voice in ctx.controls:  # each control runs only the stages that make it differ from the dub
+            upstream = per_lang.get(voice.iso3, [keys[stages.TRANSCRIBE]])[: controls.shared_stages(voice)]
+            for module in controls.steps(voice):
+                upstream.append(self._step(run, module, voice, list(upstream)))
+            chained[voice.key] = upstream[-1]
         self._step(run, remux, None, [chained[k] for k in sorted(chained)] + [str(output)], must_exist=[output])
         return self._finish(run, final=True)
 
@@ -212,15 +223,16 @@ class Pipeline:
     def _step(self, run: _Run, module: ModuleType, lang: Language | None, upstream: list,
               must_exist: list[Path] = ()) -> str:
         ctx, name = run.ctx, module.NAME
-        label = f"{name} {lang.iso1}" if lang else name
-        stage_id = f"{name}:{lang.iso3}" if lang else name
+        control = getattr(lang, "control", None)
+        label = f"{name} {lang.iso1}{f' ({control})' if control else ''}" if lang else name
+        stage_id = f"{name}:{lang.work_dir(name)}" if lang else name
         settings = module.settings(self.cfg, lang)
         selection = module.choose(ctx, lang) if name in stages.BACKEND_OPTIONS else None
         for notice in selection.notices if selection else ():
             ctx.warn(notice)
         backend_id = self._backend_id(selection)
         key = make_key(name, STAGE_VERSION, settings, backend_id, upstream)
-        iso = lang.iso3 if lang else None
+        iso = lang.work_dir(name) if lang else None
         fresh = ctx.workdir.is_fresh(name, key, iso) and all(Path(p).exists() for p in must_exist)
         if fresh and not ({"all", name} & run.force):
             run.result.skipped.append(stage_id)
@@ -265,24 +277,30 @@ def build_sidecar(ctx: ClipContext, records: dict) -> dict:
     """Everything a researcher needs to trust or filter a synthetic dub: texts, times, stretch ratios,
     loudness before/after, and per-stage provenance (backend, versions, model hashes, settings)."""
     remux_record = records[stages.REMUX]
-    targets = [t for t in remux_record["tracks"] if t["kind"] != sidecar.KIND_ORIGINAL]
+    targets = [t for t in remux_record["tracks"] if t["kind"] not in (sidecar.KIND_ORIGINAL, sidecar.KIND_CONTROL)]
     per_lang = {}
+
+    def spoken(lang) -> tuple:
+        return (ctx.translation(lang), {p["id"]: p for p in ctx.alignment(lang)["placements"]},
+                ctx.loudness(lang)["segments"])
+
     for t in targets:
         iso = t["language"]
         if not ctx.transcript.segments:
             continue
-        lang = get_language(iso)
-        translation = ctx.translation(lang)
-        placements = {p["id"]: p for p in ctx.alignment(lang)["placements"]}
-        loud = ctx.loudness(lang)["segments"]
-        per_lang[iso] = (translation, placements, loud)
+        per_lang[iso] = spoken(get_language(iso))
+    voices = {controls.voice(t["control"], get_language(t["spoken_language"])): sidecar.control_id(t)
+              for t in remux_record["tracks"] if t["kind"] == sidecar.KIND_CONTROL and t["control"] != controls.BACKGROUND}
+    per_control = {cid: spoken(v) for v, cid in voices.items()}
     segments = []
     for seg in ctx.transcript.segments:
         entry = {"id": seg.id, "start": seg.start, "end": seg.end, "text": seg.text,
-                 "dubbed": seg.duration >= ctx.cfg.min_segment, "targets": {}}
-        for iso, (translation, placements, loud) in per_lang.items():
+                 "dubbed": seg.duration >= ctx.cfg.min_segment, "targets": {},
+                 **({"controls": {}} if per_control else {})}
+        for where, iso, (translation, placements, loud) in [("targets", *kv) for kv in per_lang.items()] + [
+                ("controls", *kv) for kv in per_control.items()]:
             p = placements.get(seg.id)
-            entry["targets"][iso] = {
+            entry[where][iso] = {
                 "text": translation.texts.get(seg.id, ""),
                 **({"start": p["start"], "end": p["end"], "stretch_ratio": p["ratio"], "policy": p["policy"],
                     "borrowed_s": p["borrowed_s"], "trimmed_s": p["trimmed_s"],

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lssd import sidecar, stages
+from lssd.dub import controls
 from lssd.dub.context import BACKGROUND, MIX, ClipContext
 from lssd.segments import KIND_PSEUDO
 from lssd.errors import LssdError
@@ -30,10 +31,12 @@ NAME = stages.REMUX
 LIMIT = 0.98  # soft-limit threshold: summed speech + background must not clip
 AUDIO_CODECS = {"mkv": ("flac", None), "mka": ("flac", None), "mp4": ("aac", "192k")}  # codec, bitrate
 SUBTITLE_CODECS = {"mkv": "srt", "mka": "srt", "mp4": "mov_text"}
+# a control is not a dub: no ``dub`` flag (the background alone is ffmpeg's ``clean_effects``)
+_DISPOSITIONS = {sidecar.KIND_ORIGINAL: "default+original", "background": "clean_effects", sidecar.KIND_CONTROL: "0"}
 
 
 def settings(cfg, lang=None) -> dict:
-    return {"container": cfg.container, "langs": cfg.lang_codes}
+    return {"container": cfg.container, "langs": cfg.lang_codes, **({"controls": cfg.controls} if cfg.controls else {})}
 
 
 @dataclass
@@ -44,6 +47,8 @@ class Track:
     text_kind: str | None = None  # translation | subtitles | pseudo-text
     wav: Path | None = None
     srt: Path | None = None
+    control: str | None = None  # a control track (sidecar.KIND_CONTROL): which one
+    spoken_language: str | None = None  # what a control speaks (iso3; None: no speech)
 
 
 def container_for(ctx: ClipContext) -> str:
@@ -109,6 +114,24 @@ def build_tracks(ctx: ClipContext) -> list[Track]:
             write_dub_track(ctx, lang, track.wav)
         write_srt(track.srt, _cues(ctx, lang))
         tracks.append(track)
+    return tracks + control_tracks(ctx, original, src_name)
+
+
+def control_tracks(ctx: ClipContext, original: Track, source_name: str) -> list[Track]:
+    """The counterfactual controls (:mod:`lssd.dub.controls`), tagged with the source language."""
+    tracks = []
+    for voice in ctx.controls:
+        text_kind = ctx.translation(voice).kind
+        track = Track(language=original.language, kind=sidecar.KIND_CONTROL, text_kind=text_kind,
+                      title=controls.title(voice.control, voice, source_name, text_kind),
+                      wav=ctx.workdir.stage_dir(NAME) / f"{voice.key}.wav", control=voice.control,
+                      spoken_language=voice.iso3)
+        write_dub_track(ctx, voice, track.wav)
+        tracks.append(track)
+    if controls.BACKGROUND in ctx.cfg.controls:
+        tracks.append(Track(language=original.language, kind=sidecar.KIND_CONTROL, control=controls.BACKGROUND,
+                            title=controls.title(controls.BACKGROUND, None, source_name, None),
+                            wav=ctx.path(stages.SEPARATE, BACKGROUND)))
     return tracks
 
 
@@ -145,7 +168,7 @@ def mux(ctx: ClipContext, tracks: list[Track], output: Path) -> None:
     title_key = "handler_name" if container == "mp4" else "title"
     for i, t in enumerate(tracks):
         cmd += [f"-metadata:s:a:{i}", f"language={t.language}", f"-metadata:s:a:{i}", f"{title_key}={t.title}"]
-        cmd += [f"-disposition:a:{i}", "default+original" if t.kind == sidecar.KIND_ORIGINAL else "dub"]
+        cmd += [f"-disposition:a:{i}", _DISPOSITIONS.get("background" if t.control == controls.BACKGROUND else t.kind, "dub")]
     for i, t in enumerate(subs):
         cmd += [f"-metadata:s:s:{i}", f"language={t.language}",
                 f"-metadata:s:s:{i}", f"{title_key}={t.title.replace('(original)', '(original subtitles)')}"]
@@ -183,6 +206,8 @@ def run(ctx: ClipContext, lang=None, selection=None) -> dict:
         "provenance": {"tool": ffmpeg_version(), "audio_codec": AUDIO_CODECS[container_for(ctx)][0]},
         "label": "ffmpeg: original video stream-copied; original and dubs as " + AUDIO_CODECS[container_for(ctx)][0],
         "output": str(output),
-        "tracks": [sidecar.track_entry(i, t.language, t.kind, t.title, t.text_kind) for i, t in enumerate(tracks)],
+        "tracks": [sidecar.control_entry(i, t.language, t.control, t.title, t.spoken_language, t.text_kind)
+                   if t.control else sidecar.track_entry(i, t.language, t.kind, t.title, t.text_kind)
+                   for i, t in enumerate(tracks)],
         "srt": srt_paths,
     }

@@ -24,7 +24,7 @@ def choose(ctx: ClipContext, lang: Language) -> registry.Selection | None:
 def run(ctx: ClipContext, lang: Language, selection: registry.Selection | None) -> dict:
     translation = ctx.translation(lang)
     segments = [s for s in ctx.dubbed_segments() if translation.texts.get(s.id, "").strip() or translation.speech]
-    out_dir = ctx.workdir.reset(NAME, lang.iso3)
+    out_dir = ctx.workdir.reset(NAME, lang.work_dir(NAME))
     if selection is None:
         src = ctx.path(stages.TRANSLATE, TRANSLATED_SPEECH, lang)
         for seg in segments:

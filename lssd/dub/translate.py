@@ -32,7 +32,7 @@ def run(ctx: ClipContext, lang: Language, selection: registry.Selection) -> dict
     engine = registry.engine(selection.backend, ctx.backend_cfg())
     transcript = Transcript(ctx.source_language, ctx.dubbed_segments(), ctx.transcript.backend)
     result = engine.translate(transcript, lang, ctx.vocals, ctx.sr)
-    out_dir = ctx.workdir.reset(NAME, lang.iso3)
+    out_dir = ctx.workdir.reset(NAME, lang.work_dir(NAME))
     for seg_id, speech in result.speech.items():
         write_audio(out_dir / TRANSLATED_SPEECH / segment_file(seg_id), speech, result.speech_sr)
     translation = Translation(

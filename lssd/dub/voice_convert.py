@@ -23,7 +23,7 @@ def choose(ctx: ClipContext, lang: Language) -> registry.Selection:
 
 def run(ctx: ClipContext, lang: Language, selection: registry.Selection) -> dict:
     engine = registry.engine(selection.backend, ctx.backend_cfg())
-    out_dir = ctx.workdir.reset(NAME, lang.iso3)
+    out_dir = ctx.workdir.reset(NAME, lang.work_dir(NAME))
 
     def convert(p: dict) -> dict:
         speech = ctx.segment_audio(stages.ALIGN, lang, p["id"])

@@ -63,6 +63,10 @@ def select_shots(recipe: Recipe, index):
         dubbed_only=d.dubbed_only,
         has_languages=set(d.has_languages) if d.has_languages else None,
     )
+    if d.control is not None:
+        from lssd.train.controls import use_control
+
+        df = use_control(df, d.control, d.primary)
     if len(df) == 0:
         where = index if isinstance(index, (str, Path)) else "the data"
         raise BadInputError(f"no shot of {where} passes recipe {recipe.name}'s data filters")

@@ -27,6 +27,11 @@ Columns (list columns are parallel: ``audio_stream_index[i]`` is the ``a:N`` str
 ``shot_end``           float
 ``fps``                float, the video's average frame rate
 ``duration``           float, the title's duration in seconds
+``control_tracks``     list[str], the title's counterfactual control tracks (:mod:`lssd.dub.controls`,
+                       lssd's addition) by :func:`lssd.sidecar.control_id`: ``resynth``, ``novc:spa``…
+                       They are kept out of the language lists above, so no dub policy takes one for a
+                       dub; a recipe's ``data.control`` selects one as a_s (:mod:`lssd.train.controls`).
+``control_stream_index`` list[int], the container audio stream of each control track
 =====================  ============================================================================
 
 Default for shots longer than ``max_shot``: dropped, as in the paper (App. A ignores them "to improve
@@ -61,8 +66,9 @@ MEDIA_SUFFIXES = (".mkv", ".mp4", ".mov", ".m4v", ".webm")
 COLUMNS = (
     "shot_id", "title_id", "title_idx", "shot_idx", "media_path", "video_stream", "audio_languages",
     "audio_stream_index", "is_synthetic", "track_kinds", "original_language", "shot_start", "shot_end", "fps",
-    "duration",
+    "duration", "control_tracks", "control_stream_index",
 )
+CONTROL_COLUMNS = ("control_tracks", "control_stream_index")  # optional: indexes written before have none
 _META_KEY = b"lssd"
 
 
@@ -82,6 +88,7 @@ class TitleProbe:
     duration: float
     tracks: tuple[AudioTrack, ...]
     notes: tuple[str, ...]  # non-fatal remarks (skipped untagged streams, ...)
+    controls: tuple[tuple[str, int], ...] = ()  # (control id, audio index) of each control track
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -155,12 +162,14 @@ def probe_title(media: Path, sidecar: dict[str, Any] | None, untagged_language: 
             raise BadInputError("video frame rate unknown")
         duration = container.duration / 1e6 if container.duration else 0.0
         streams = list(container.streams.audio)
+        controls: tuple[tuple[str, int], ...] = ()
         if sidecar is not None and sidecar.get("tracks"):
             tracks, notes = _tracks_from_sidecar(sidecar, streams), ()
+            controls = _controls_from_sidecar(sidecar, streams)
         else:
             tracks, notes = _tracks_from_tags(streams, untagged_language)
         return TitleProbe(list(container.streams.video).index(video), float(rate), duration,
-                          tracks, notes)
+                          tracks, notes, controls)
 
 
 def _flags(stream: Any) -> tuple[bool, bool]:
@@ -201,6 +210,8 @@ def _tracks_from_sidecar(sidecar: dict[str, Any], streams: list[Any]) -> tuple[A
     """The pipeline's own record wins over tags: it knows which tracks it synthesised."""
     tracks: list[AudioTrack] = []
     for entry in sidecar["tracks"]:
+        if entry.get("kind") == sidecars.KIND_CONTROL:  # never a language track: see _controls_from_sidecar
+            continue
         try:
             index = int(entry["audio_index"])
             lang = get_language(str(entry["language"])).iso3
@@ -214,6 +225,18 @@ def _tracks_from_sidecar(sidecar: dict[str, Any], streams: list[Any]) -> tuple[A
         tracks.append(AudioTrack(index, lang, label in (sidecars.LABEL_SYNTHETIC, sidecars.LABEL_PSEUDO),
                                  label == sidecars.LABEL_ORIGINAL, label))
     return tuple(tracks)
+
+
+def _controls_from_sidecar(sidecar: dict[str, Any], streams: list[Any]) -> tuple[tuple[str, int], ...]:
+    """(control id, audio index) of every control track the sidecar names."""
+    out = []
+    for entry in sidecar["tracks"]:
+        if entry.get("kind") == sidecars.KIND_CONTROL:
+            index = entry.get("audio_index")
+            if not isinstance(index, int) or not 0 <= index < len(streams):
+                raise BadInputError(f"sidecar control track {entry!r} names no audio stream of the file")
+            out.append((sidecars.control_id(entry), index))
+    return tuple(out)
 
 
 def stated_original(media: Path, title_id: str, sidecar: dict[str, Any] | None,
@@ -315,6 +338,7 @@ def _index_title(job: _Job) -> tuple[list[dict[str, Any]], list[str]]:
                         for t in probe.tracks],
         "original_language": original, "shot_start": start, "shot_end": end,
         "fps": probe.fps, "duration": probe.duration,
+        "control_tracks": [c for c, _ in probe.controls], "control_stream_index": [i for _, i in probe.controls],
     } for k, (start, end) in enumerate(kept)]
     return rows, warnings
 
@@ -370,6 +394,7 @@ def write_index(df: pd.DataFrame, path: Path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    df = df.assign(**{c: [[] for _ in range(len(df))] for c in CONTROL_COLUMNS if c not in df.columns})
     table = pa.Table.from_pandas(df[list(COLUMNS)], preserve_index=False)
     meta = {"format": INDEX_FORMAT, "warnings": df.attrs.get("warnings", []),
             "params": df.attrs.get("params", {})}
@@ -399,7 +424,7 @@ def read_index(path: Path, media_root: Path | None = None) -> pd.DataFrame:
         raise BadInputError(f"shot index {path} is not a readable parquet file ({err})") from None
     raw = (table.schema.metadata or {}).get(_META_KEY)
     meta = json.loads(raw) if raw else {}
-    missing = [c for c in COLUMNS if c not in table.column_names and c != "track_kinds"]
+    missing = [c for c in COLUMNS if c not in table.column_names and c not in ("track_kinds", *CONTROL_COLUMNS)]
     if meta.get("format") != INDEX_FORMAT or missing:
         raise BadInputError(f"{path} is not an {INDEX_FORMAT} shot index "
                             f"(format {meta.get('format')!r}, missing columns {missing})")
@@ -409,9 +434,12 @@ def read_index(path: Path, media_root: Path | None = None) -> pd.DataFrame:
             [sidecars.LABEL_SYNTHETIC if synthetic else sidecars.LABEL_ORIGINAL if lang == original else sidecars.LABEL_DUB
              for lang, synthetic in zip(langs, flags)]
             for langs, flags, original in zip(df["audio_languages"], df["is_synthetic"], df["original_language"])]
-        df = df[list(COLUMNS)]
-    for col in ("audio_languages", "audio_stream_index", "is_synthetic", "track_kinds"):
-        df[col] = df[col].map(lambda values: values.tolist())
+    for col in CONTROL_COLUMNS:
+        if col not in df.columns:
+            df[col] = [[] for _ in range(len(df))]
+    df = df[list(COLUMNS)]
+    for col in ("audio_languages", "audio_stream_index", "is_synthetic", "track_kinds", *CONTROL_COLUMNS):
+        df[col] = df[col].map(lambda values: values.tolist() if hasattr(values, "tolist") else list(values))
     if media_root is not None:
         root = Path(media_root).absolute()
         df["media_path"] = [str(root / title) for title in df["title_id"]]

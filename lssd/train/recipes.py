@@ -48,6 +48,7 @@ class DataConfig:
     policy: str = "random"  # a_s language: random | none | fixed:<lang> | round_robin:<l>,<l>
     secondary: bool = True  # False: one (v, a) pair per shot, no secondary instance (App. B.3 SEP)
     allow_pseudo: bool = False  # let dub policies pick pseudo-text tracks (lssd labels them: not translations)
+    control: str | None = None  # a_s is this control track (lssd's addition): resynth | novc[:lang] | natural[:lang] | background
     primary: str | None = None  # a_p language; None: each title's original
     window: float = 3.0  # seconds per instance
     batch_size: int = 64  # per GPU
@@ -251,6 +252,13 @@ def _check(r: Recipe) -> None:
                             f"optim.match_steps")
     if not r.data.secondary:
         _check_single_pair(r)
+    if r.data.control is not None:
+        from lssd.train.controls import check_name
+
+        check_name(r.data.control)
+        if r.data.policy == "none" or not r.data.secondary:
+            raise BadInputError(f"recipe {r.name}: data.control {r.data.control} is the secondary audio; it needs "
+                                f"data.secondary: true and a dub policy other than none")
     if r.loss.reduction not in ("sum", "mean"):
         raise BadInputError(f"recipe {r.name}: loss.reduction must be sum or mean")
     if r.train.precision not in ("bf16", "fp32"):

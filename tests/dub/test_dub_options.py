@@ -38,7 +38,7 @@ def test_strict_refuses_labelled_fallbacks(short_clip, tmp_path, capsys):
     code, log = run_cli(["dub", short_clip.path, "--langs", "ja", "--strict", "-o", tmp_path,
                          "--workdir", tmp_path / "w", "--background", short_clip.background], capsys)
     assert code != 0 and "Traceback" not in log
-    assert "--strict refuses Japanese: only a labelled fallback could serve it" in log  # before any stage
+    assert "--strict refuses Japanese from any source language: only a labelled fallback could serve it" in log  # before any stage
     assert not (tmp_path / "w").exists()
     code, log = run_cli(["dub", short_clip.path, "--langs", "es", "--strict", "-o", tmp_path,
                          "--workdir", tmp_path / "w2"], capsys)

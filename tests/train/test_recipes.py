@@ -45,13 +45,31 @@ CONTROLLED = {
     "ctrl_aud": (None, "eng", "none", True, False, 48000),
     "ctrl_aud_efj": (None, "eng", EFJ, True, False, 48000),
 }
+# lssd's additions, not the paper's: B.3 with a counterfactual control as a_s (lssd.dub.controls).
+LSSD_CONTROLS = {"ctrl_resynth": "resynth", "ctrl_novc_es": "novc:spa", "ctrl_natural_es": "natural:spa",
+                 "ctrl_background": "background"}
 TINY = {"mvit_s": "mvit_tiny", "mvit_b": "mvit_tiny", "x3d_m": "x3d_tiny", "audio_mvit_s": "audio_mvit_tiny",
         "audio_mvit_b": "audio_mvit_tiny", "audio_resnet50": "audio_resnet_tiny"}
 
 
 def test_every_recipe_is_listed() -> None:
-    assert {n for n, _ in list_recipes()} == {*TABLE_1, *CONTROLLED, "tiny"}
+    assert {n for n, _ in list_recipes()} == {*TABLE_1, *CONTROLLED, *LSSD_CONTROLS, "tiny"}
     assert all(description for _, description in list_recipes())
+
+
+@pytest.mark.parametrize("name", sorted(LSSD_CONTROLS))
+def test_lssd_control_recipes(name: str) -> None:
+    r = load_recipe(name)
+    assert r.data.control == LSSD_CONTROLS[name] and r.data.secondary and r.data.policy != "none"
+    assert "not in the paper" in r.description
+    assert r.data.has_languages == load_recipe("ctrl_es").data.has_languages  # B.3's titles, comparable
+
+
+def test_control_recipe_key_is_checked() -> None:
+    with pytest.raises(BadInputError, match="data.control 'louder'"):
+        load_recipe("tiny", ["data.control=louder"])
+    with pytest.raises(BadInputError, match="needs data.secondary: true"):
+        load_recipe("tiny", ["data.control=resynth", "data.policy=none"])
 
 
 @pytest.mark.parametrize("name", sorted(TABLE_1))
