@@ -16,7 +16,7 @@ One sample = one shot, key ``s<shot_id>``:
                    frame byte offsets
 ``KEY.mjpeg``      the frames on screen at ``shot_start + k / fps`` (25 fps), short side
                    ``short_side`` (the largest training scale), JPEG, concatenated
-``KEY.a<N>.wav``   audio track N (original, dubs, controls: the index's track order) over the shot, at
+``KEY.a<N>.wav``   audio track N over the shot (the index's language tracks, then its control tracks), at
                    ``sample_rate``, 16-bit PCM (``flac``: lossless, about half the bytes, slower)
 =================  ==================================================================================
 
@@ -178,8 +178,7 @@ def encode_shot(row: dict[str, Any], settings: ShardSettings) -> dict[str, Any]:
         ctx = reader.video.codec_context
         size = scaled_size(ctx.height, ctx.width, settings.short_side)
         frames = reader.frames(start + np.arange(n_frames) / settings.fps, size)
-        audio = [reader.audio(int(a), start, end - start, settings.sample_rate)
-                 for a in row["audio_stream_index"]]
+        audio = [reader.audio(int(a), start, end - start, settings.sample_rate) for a in _streams(row)]
     finally:
         reader.close()
     jpegs, offsets, last, last_bytes = [], [0], None, b""
@@ -205,13 +204,21 @@ def encode_shot(row: dict[str, Any], settings: ShardSettings) -> dict[str, Any]:
         "audio_languages": list(row["audio_languages"]), "track_kinds": list(row["track_kinds"]),
         "is_synthetic": [bool(x) for x in row["is_synthetic"]],
         "original_language": row["original_language"],
+        "control_tracks": list(row.get("control_tracks", [])),
         "source": {"media_path": row["media_path"], "video_stream": int(row["video_stream"]),
                    "audio_stream_index": [int(a) for a in row["audio_stream_index"]],
+                   "control_stream_index": [int(a) for a in row.get("control_stream_index", [])],
                    "fps": float(row["fps"]), "duration": float(row["duration"]),
                    "bytes": _size(row["media_path"])},
     }
     sample["json"] = json.dumps(meta, sort_keys=True).encode()
     return sample
+
+
+def _streams(row: dict[str, Any]) -> list[int]:
+    """The container audio streams a shot's sample holds, as ``a0, a1, ...``: the language tracks in
+    the index's order, then the control tracks (:mod:`lssd.train.controls`)."""
+    return [int(a) for a in (*row["audio_stream_index"], *row.get("control_stream_index", []))]
 
 
 def _size(path: str) -> int | None:
@@ -284,8 +291,12 @@ def _finish(out: Path, df: pd.DataFrame, columns: list[str], jobs: list[_ShardJo
     table = by_shot.loc[[shot for _, _, shot in order], columns].reset_index(drop=True)
     table["shard"] = np.array([s for s, _, _ in order], dtype=np.int64)
     table["position"] = np.array([p for _, p, _ in order], dtype=np.int64)
-    # audio tracks are the shard's a0, a1, ... in the index's track order
-    table["audio_stream_index"] = [list(range(len(langs))) for langs in table["audio_languages"]]
+    # the sample's a0, a1, ...: language tracks in the index's order, then control tracks
+    n_lang = [len(langs) for langs in table["audio_languages"]]
+    table["audio_stream_index"] = [list(range(n)) for n in n_lang]
+    if "control_stream_index" in table.columns:
+        table["control_stream_index"] = [list(range(n, n + len(c)))
+                                         for n, c in zip(n_lang, table["control_stream_index"])]
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     meta = {"format": SHARD_FORMAT, "settings": dataclasses.asdict(settings), "shards": len(jobs)}
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), b"lssd": json.dumps(meta).encode()})
@@ -347,7 +358,8 @@ def read_samples(source: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if meta.get("format") != SHARD_FORMAT:
         raise BadInputError(f"{source} is not an {SHARD_FORMAT} shard set (format {meta.get('format')!r})")
     df = table.to_pandas()
-    for col in ("audio_languages", "audio_stream_index", "is_synthetic", "track_kinds"):
+    for col in ("audio_languages", "audio_stream_index", "is_synthetic", "track_kinds", "control_tracks",
+                "control_stream_index"):
         if col in df.columns:
             df[col] = df[col].map(lambda values: values.tolist())
     df.attrs["shards"] = meta

@@ -158,14 +158,14 @@ class _TarCursor:
         self.samples = None
 
 
-def decode_sample(sample: dict[str, bytes], lang_p: str, lang_s: str, seed: int, *,
+def decode_sample(sample: dict[str, bytes], tracks: dict[str, int], lang_p: str, lang_s: str, seed: int, *,
                   video_cfg: VideoConfig | None, audio_cfg: AudioConfig | None, train: bool = True,
                   window: float = WINDOW, secondary: bool = True) -> dict[str, Any]:
-    """One quadruplet from one shard sample, with the index loader's draws in the same order."""
+    """One quadruplet from one shard sample, with the index loader's draws in the same order;
+    ``tracks`` maps the shot's audio languages (or ``control:<id>``) to the sample's tracks."""
     meta = json.loads(sample["json"])
-    langs = meta["audio_languages"]
     for lang in (lang_p, lang_s):
-        if lang not in langs:
+        if lang not in tracks:
             raise BadInputError(f"{meta['title_id']} has no {lang} audio track in the shard")
     rng = np.random.default_rng(seed)
     start, end = meta["shot_start"], meta["shot_end"]
@@ -175,7 +175,7 @@ def decode_sample(sample: dict[str, bytes], lang_p: str, lang_s: str, seed: int,
         if video_cfg is not None:
             item[f"v_{tag}"] = _video(sample["mjpeg"], meta, t0, rng, video_cfg, train, window)
         if audio_cfg is not None:
-            wave = _audio(sample, meta, langs.index(lang), t0 - start, window, audio_cfg.sample_rate)
+            wave = _audio(sample, meta, tracks[lang], t0 - start, window, audio_cfg.sample_rate)
             item[f"a_{tag}"] = audio_features(wave, rng, audio_cfg, train)
     item.update(title=meta["title_id"], title_idx=0, shot=meta["shot_id"], lang_p=lang_p, t_p=t_p)
     if secondary:
@@ -261,6 +261,7 @@ class ShardStream(IterableDataset):
         self._position = table["position"].to_numpy(np.int64)
         self._titles = pd.factorize(table["title_id"])[0]
         self._languages = table["audio_languages"].tolist()
+        self._tracks = table["audio_stream_index"].tolist()
         self._original = table["original_language"].tolist()
         self._title_idx = table["title_idx"].to_numpy(np.int64)
         self.epoch, self.start_batch = 0, 0
@@ -308,7 +309,8 @@ class ShardStream(IterableDataset):
 
     def _item(self, sample: dict[str, bytes], s: Slot) -> dict[str, Any]:
         key = self.key(s)
-        item = decode_sample(sample, key.lang_p, key.lang_s, key.seed, video_cfg=self.video_cfg,
+        tracks = dict(zip(self._languages[s.row], self._tracks[s.row]))
+        item = decode_sample(sample, tracks, key.lang_p, key.lang_s, key.seed, video_cfg=self.video_cfg,
                              audio_cfg=self.audio_cfg, train=self.train, window=self.window,
                              secondary=self.secondary)
         item["title_idx"] = int(self._title_idx[s.row])

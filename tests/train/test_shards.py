@@ -119,6 +119,7 @@ def _table(titles: list[int], languages: list[list[str]] | None = None, per_shar
             rows.append({"shot_id": len(rows), "title_id": f"t{t:03d}", "title_idx": t,
                          "audio_languages": (languages or [["eng", "spa", "fra"]])[t % len(languages or [0])],
                          "original_language": "eng"})
+            rows[-1]["audio_stream_index"] = list(range(len(rows[-1]["audio_languages"])))
     df = pd.DataFrame(rows)
     df["shard"] = np.arange(len(df)) // per_shard
     df["position"] = np.arange(len(df)) % per_shard
@@ -258,3 +259,23 @@ def test_tiny_run_on_shards_resumes_mid_epoch(shard_set: Path, tmp_path: Path) -
     train(recipe, None, tmp_path / "cut", shards=shard_dir, progress=False, resume=True,
           on_step=lambda step, terms: resumed.append(terms.total.item()))
     assert resumed == pytest.approx(losses[2:], rel=1e-6)
+
+
+def test_control_tracks_are_stored_and_taken_as_a_s(toy_dataset, tmp_path: Path) -> None:
+    from lssd.train.controls import use_control
+
+    index = read_index(toy_dataset.index)
+    index = index[index["title_id"] == index["title_id"][0]].reset_index(drop=True)
+    index["control_tracks"] = [["resynth"]] * len(index)  # a control track: here the last stream again
+    index["control_stream_index"] = [[langs[-1]] for langs in index["audio_stream_index"]]
+    build_shards(index, tmp_path / "set", SMALL)
+    table, _ = read_samples(tmp_path / "set")
+    n = len(index["audio_languages"][0])
+    assert table["control_stream_index"].tolist() == [[n]] * len(index)
+    sample = next(iter(_samples(next((tmp_path / "set").glob("shard-*.tar"))).values()))
+    assert f"a{n}.wav" in sample and sample[f"a{n}.wav"] == sample[f"a{n - 1}.wav"]
+    controlled = use_control(table, "resynth")
+    stream = ShardStream(str(tmp_path / "set"), controlled, batch_size=2, group_size=1,
+                         video_cfg=None, audio_cfg=AudioConfig(), window=1.0)
+    batch = next(iter(stream))
+    assert batch["lang_s"] == ["control:resynth"] * 2 and batch["a_s"].shape[0] == 2
