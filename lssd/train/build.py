@@ -38,13 +38,24 @@ def build_loss(recipe: Recipe) -> DubContrastiveLoss:
     return DubContrastiveLoss(c.tau, c.lambda_v, c.lambda_a, c.cross_modal, c.reduction)
 
 
-def select_shots(recipe: Recipe, index: Path):
-    """The recipe's subset of the shot index (Table 1's original-language and dub filters)."""
+def read_shots(source: Path | str, shards: bool = False):
+    """Every shot of an index parquet, or every sample of a shard set (:mod:`lssd.train.shards`)."""
+    if shards:
+        from lssd.train.shards import read_samples
+
+        return read_samples(source)[0]
     from lssd.train.index import read_index
+
+    return read_index(Path(source))
+
+
+def select_shots(recipe: Recipe, index):
+    """The recipe's subset of the shot index or sample table (Table 1's original-language and dub
+    filters); ``index`` is a path or an already read table."""
     from lssd.train.sampler import drop_pseudo, filter_index
 
     d = recipe.data
-    shots = read_index(index)
+    shots = read_shots(index) if isinstance(index, (str, Path)) else index
     df = filter_index(
         shots if d.allow_pseudo else drop_pseudo(shots),
         original_languages=set(d.original_languages) if d.original_languages else None,
@@ -57,15 +68,20 @@ def select_shots(recipe: Recipe, index: Path):
 
         df = use_control(df, d.control, d.primary)
     if len(df) == 0:
-        raise BadInputError(f"no shot of {index} passes recipe {recipe.name}'s data filters")
+        where = index if isinstance(index, (str, Path)) else "the data"
+        raise BadInputError(f"no shot of {where} passes recipe {recipe.name}'s data filters")
     return df
 
 
-def build_loader(recipe: Recipe, shots, world: World):
+def build_loader(recipe: Recipe, shots, world: World, shards: str | None = None):
+    """The index loader, or the streaming loader when ``shards`` names a shard set (``shots``: its
+    sample table, filtered)."""
     from lssd.train.data import build_loader as data_loader
+    from lssd.train.stream import build_stream_loader
 
     d = recipe.data
-    return data_loader(
+    make = data_loader if shards is None else lambda table, **kw: build_stream_loader(shards, table, **kw)
+    return make(
         shots,
         batch_size=d.batch_size,
         group_size=d.group_size,

@@ -17,7 +17,9 @@ SET_HELP = "Override a recipe key, e.g. --set optim.lr=1e-3 --set data.batch_siz
 
 def train(
     recipe: str = typer.Option(..., "--recipe", "-r", help="Recipe name (lssd recipes list) or YAML path."),
-    index: Path = typer.Option(..., "--index", "-i", help="Shot index parquet (lssd index)."),
+    index: Path | None = typer.Option(None, "--index", "-i", help="Shot index parquet (lssd index)."),
+    shards: str | None = typer.Option(
+        None, "--shards", help="Shard set (lssd shards): a folder or a URL prefix; streamed instead of --index."),
     out: Path = typer.Option(..., "--output", "-o", help="Run directory (checkpoints, TensorBoard, recipe)."),
     overrides: list[str] = typer.Option([], "--set", help=SET_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run's latest checkpoint."),
@@ -51,6 +53,8 @@ def train(
     _fresh_run_dir(out, resume, overwrite, rank0=os.environ.get("RANK", "0") == "0")
     if os.environ.get("RANK", "0") == "0":
         logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    if (index is None) == (shards is None):
+        raise typer.BadParameter("give --index (a shot index) or --shards (a shard set), one of them")
     if accum_freq is not None:
         overrides = [*overrides, f"train.accum_freq={accum_freq}"]
     if sync_bn:
@@ -58,7 +62,7 @@ def train(
     from lssd.eval.during_training import hooks_from_options
 
     run(load_recipe(recipe, overrides), index, out, resume=resume, init=init, device=device,
-        progress=progress, hooks=hooks_from_options(eval_every, eval_task))
+        progress=progress, hooks=hooks_from_options(eval_every, eval_task), shards=shards)
 
 
 def _fresh_run_dir(out: Path, resume: bool, overwrite: bool, rank0: bool) -> None:
@@ -105,6 +109,27 @@ def index(
                + (f" ({skipped} warnings, see the log)" if skipped else ""))
 
 
+def shards(
+    index: Path = typer.Argument(..., help="Shot index parquet (lssd index)."),
+    out: Path = typer.Option(..., "--output", "-o", help="Shard folder (created; a killed build resumes)."),
+    short_side: int = typer.Option(320, help="Frames' shorter side: the largest training scale."),
+    sample_rate: int = typer.Option(48_000, help="Audio rate of every track (44100 for the SEP recipe)."),
+    shots_per_shard: int = typer.Option(256, help="Shots per tar (whole titles are kept together)."),
+    quality: int = typer.Option(90, help="JPEG quality of the frames."),
+    audio_codec: str = typer.Option("wav", help="wav (16-bit PCM, fastest to read) or flac (about half the bytes)."),
+    workers: int = typer.Option(1, help="Shards built in parallel."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Pack the index's shots (25 fps JPEG frames + every audio track) into webdataset shards for --shards."""
+    from lssd.train.shards import ShardSettings, build_shards
+
+    settings = ShardSettings(short_side=short_side, sample_rate=sample_rate, quality=quality,
+                             audio_codec=audio_codec, shots_per_shard=shots_per_shard)
+    stats = build_shards(index, out, settings, workers=workers, progress=progress)
+    typer.echo(f"{stats['shots']} shots of {stats['titles']} titles ({stats['hours']:.2f} h) in "
+               f"{stats['shards']} shards, {stats['bytes'] / 1e9:.2f} GB -> {out} (stats.json)")
+
+
 @recipes_app.command("list")
 def recipes_list() -> None:
     """Every shipped recipe with its one-line description."""
@@ -133,4 +158,5 @@ def recipes_show(
 def register(app: typer.Typer) -> None:
     app.command("train", rich_help_panel="Training")(train)
     app.command("index", rich_help_panel="Training")(index)
+    app.command("shards", rich_help_panel="Training")(shards)
     app.add_typer(recipes_app, name="recipes", rich_help_panel="Training")

@@ -232,14 +232,7 @@ class QuadrupletDataset(Dataset):
         return item
 
     def window_starts(self, row: int, rng: np.random.Generator) -> tuple[float, float]:
-        """Two independent windows inside the shot when training (temporal jitter), the centred
-        one twice otherwise. A shot shorter than the window starts both at the shot start."""
-        start, end = self._shot[row]
-        room = max(0.0, end - start - self.window)
-        if not self.train:
-            return start + room / 2, start + room / 2
-        t_p, t_s = start + room * rng.random(2)
-        return float(t_p), float(t_s)
+        return instance_starts(*self._shot[row], self.window, rng, self.train)
 
     def _video(self, reader: MediaReader, row: int, start: float,
                rng: np.random.Generator) -> torch.Tensor:
@@ -258,6 +251,17 @@ class QuadrupletDataset(Dataset):
         before (up to ~0.03 in sample value for ~0.5 s), so a reused container would make an item depend on
         the items before it and a resumed run would not see the same audio. Opening costs ~2 ms."""
         return MediaReader(self._paths[row], self._video_stream[row])
+
+
+def instance_starts(start: float, end: float, window: float, rng: np.random.Generator,
+                    train: bool) -> tuple[float, float]:
+    """Two independent windows inside the shot when training (temporal jitter), the centred one
+    twice otherwise. A shot shorter than the window starts both at the shot start."""
+    room = max(0.0, end - start - window)
+    if not train:
+        return start + room / 2, start + room / 2
+    t_p, t_s = start + room * rng.random(2)
+    return float(t_p), float(t_s)
 
 
 def collate_quadruplets(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -281,6 +285,14 @@ class QuadrupletLoader(DataLoader):
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         self.batch_sampler.set_epoch(epoch, start_batch)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.batch_sampler.steps_per_epoch
+
+    @property
+    def group_size(self) -> int:
+        return self.batch_sampler.group_size
 
 
 def build_loader(index: str | Path | pd.DataFrame, *, batch_size: int, group_size: int | None = None,

@@ -31,7 +31,7 @@ from lssd.errors import BadInputError
 from lssd.locks import LockedError, exclusive
 from lssd.train.accum import contrastive_backward, has_batch_norm
 from lssd.train.build import (Schedule, build_loader, build_loss, build_model, build_optimizer,
-                              select_shots)
+                              read_shots, select_shots)
 from lssd.train.checkpoint import (load_model_state, load_resumable, resolve_init, rng_state, save_checkpoint,
                                    set_rng_state)
 from lssd.train.distributed import (World, all_reduce_sum, cleanup, gather_with_grad, init_distributed,
@@ -51,7 +51,7 @@ RunHook = Callable[["Run"], None]
 
 def train(
     recipe: Recipe,
-    index: Path,
+    index: Path | None,
     out: Path,
     *,
     resume: bool = False,
@@ -60,8 +60,10 @@ def train(
     progress: bool = True,
     on_step: StepCallback | None = None,
     hooks: Sequence[RunHook] = (),
+    shards: str | Path | None = None,
 ) -> list[dict[str, float]]:
-    """Train ``recipe`` on ``index`` into ``out``; returns the logged records (rank 0).
+    """Train ``recipe`` on ``index`` (or on the shard set ``shards``) into ``out``; returns the logged
+    records (rank 0).
 
     ``on_step(step, terms)`` runs after every optimiser step and checkpoint (tests and hooks; an
     exception raised there stops training like a crash would); each of ``hooks`` is called with the
@@ -71,7 +73,7 @@ def train(
     world = init_distributed(device)
     try:
         with run_lock(Path(out), world):
-            run = setup(recipe, Path(index), Path(out), world, resume=resume, init=init)
+            run = setup(recipe, index, Path(out), world, resume=resume, init=init, shards=shards)
             run.hooks = list(hooks)
             with _progress(progress and world.is_main, run.schedule.total, run.step) as bar:
                 while run.step < run.schedule.total:
@@ -133,8 +135,8 @@ class Run:
         return torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
-def setup(recipe: Recipe, index: Path, out: Path, world: World, *, resume: bool = False,
-          init: Path | None = None) -> Run:
+def setup(recipe: Recipe, index: Path | None, out: Path, world: World, *, resume: bool = False,
+          init: Path | None = None, shards: str | Path | None = None) -> Run:
     """Build the run; restore it from the newest good checkpoint (``resume``) or start it from
     another run's weights (``init``, or the recipe's ``init`` run)."""
     from torch.utils.tensorboard import SummaryWriter
@@ -144,9 +146,11 @@ def setup(recipe: Recipe, index: Path, out: Path, world: World, *, resume: bool 
     model = build_model(recipe).to(world.device)
     if recipe.train.sync_bn:
         model = sync_batch_norm(model, world)
-    shots = select_shots(recipe, index)
-    loader = build_loader(recipe, shots, world)
-    schedule = Schedule.matched(recipe, loader.batch_sampler.steps_per_epoch, index, world.size)
+    source = str(shards) if shards is not None else Path(index)
+    table = read_shots(source, shards=shards is not None)
+    shots = select_shots(recipe, table)
+    loader = build_loader(recipe, shots, world, None if shards is None else source)
+    schedule = Schedule.matched(recipe, loader.steps_per_epoch, table, world.size)
     optimizer = build_optimizer(model, recipe)
     run = Run(recipe, out, world, model, model, loader, schedule, optimizer,
               torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.lr_factor), build_loss(recipe))
@@ -167,7 +171,7 @@ def setup(recipe: Recipe, index: Path, out: Path, world: World, *, resume: bool 
     if world.is_main:
         run.writer = SummaryWriter(str(out / "tb"))
         (out / "recipe.yaml").write_text(dump(recipe))
-        describe(run, shots, index)
+        describe(run, shots, source)
     return run
 
 
@@ -185,7 +189,7 @@ def describe(run: Run, shots: Any, index: Path) -> None:
              f"policy {r.data.policy}" if r.data.secondary else "none (one video-audio pair per shot)")
     log.info("contrastive batch: %d per GPU x %d rank%s x %d accumulated = %d, in groups of %d shots "
              "per title", r.data.batch_size, w.size, "s" if w.size > 1 else "", r.train.accum_freq,
-             _samples_per_step(run), run.loader.batch_sampler.group_size)
+             _samples_per_step(run), run.loader.group_size)
     if has_batch_norm(run.model):
         log.info(batch_norm_note(r, w))
     log.info("steps: %d per epoch, %d in all (%.2f epochs), %d warm-up", s.steps_per_epoch, s.total,
