@@ -159,7 +159,7 @@ def config_options(
     tts: str = typer.Option(default("tts"), help="synthesize backend: auto, seamless, espeak"),
     vc: str = typer.Option(default("vc"), help="voice-convert backend: auto, knn-vc, world, none"),
     diarizer: str = typer.Option(default("diarizer"), help="diarize backend: auto, pyannote, ge2e, none (one speaker)"),
-    speakers: int = typer.Option(default("speakers"), help="Number of speakers [default: 0 = estimated]."),
+    speakers: int = typer.Option(default("speakers"), help="Number of speakers \\[default: 0 = estimated]."),
     min_speakers: int = typer.Option(default("min_speakers"), help="Fewest speakers the estimate may find."),
     max_speakers: int = typer.Option(default("max_speakers"), help="Most speakers the estimate may find."),
     diarizer_model: str = typer.Option(default("diarizer_model"), help="pyannote diarization catalog model."),
