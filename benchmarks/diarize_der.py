@@ -57,8 +57,11 @@ def run(audio16k: np.ndarray, settings=diarization.Settings()) -> tuple[list[dia
     return turns, (t1.ru_utime + t1.ru_stime) - (t0.ru_utime + t0.ru_stime)
 
 
+SETTINGS = diarization.Settings()
+
+
 def report(name: str, audio16k: np.ndarray, reference: list) -> dict:
-    turns, cpu = run(audio16k)
+    turns, cpu = run(audio16k, SETTINGS)
     scores = der(reference, turns)
     found = len({t.speaker for t in turns})
     truth = len({r[2] for r in reference})
@@ -72,7 +75,11 @@ def report(name: str, audio16k: np.ndarray, reference: list) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--media", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "media")
+    ap.add_argument("--window", type=float, default=diarization.WINDOW_S)
+    ap.add_argument("--hop", type=float, default=diarization.HOP_S)
     args = ap.parse_args()
+    global SETTINGS
+    SETTINGS = diarization.Settings(window_s=args.window, hop_s=args.hop)
     diarization.diarize(lambda a, b: np.zeros(int((b - a) * 16000), np.float32), [(0.0, 1.0)])  # load the encoder
     wav = args.media / "two_speakers.wav"
     if wav.is_file():
