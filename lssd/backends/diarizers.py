@@ -53,7 +53,7 @@ class Ge2eDiarizer:
         from lssd import speaker
         from lssd.dsp import silero
 
-        return {"backend": "ge2e", "library": f"scikit-learn {version('scikit-learn')}, onnxruntime (Silero VAD), torch",
+        return {"backend": "ge2e", "library": f"scipy {version('scipy')} (hierarchy), onnxruntime (Silero VAD), torch",
                 "model": speaker.MODEL, "files": {}, "vad": silero.MODEL,
                 "settings": {"window_s": self.settings.window_s, "hop_s": self.settings.hop_s,
                              "threshold_cosine_distance": self.settings.threshold, "linkage": "average",
