@@ -4,9 +4,9 @@ Alignment later stretches each utterance to its original segment, and stretching
 it goes, so the speaking rate is chosen here: speak at the default rate, then again at the rate scaled by
 how far the duration missed (and once more if it still misses by over 10 %, since espeak's duration is
 not inversely proportional to its rate). Each speaker of a clip gets a voice variant of their own
-(:meth:`EspeakSynthesizer.choose_voices`): the unused one whose measured F0 in the target language is
-nearest the speaker's, so a low speaker gets a low voice and no two speakers share one. Japanese kanji are turned into hiragana first: espeak-ng reads
-each kanji as the English words "Chinese letter".
+(:meth:`EspeakSynthesizer.choose_voices`): the unused one whose measured F0 (:func:`variant_f0`) is
+nearest the speaker's, so a low speaker gets a low voice and no two speakers share one. Japanese kanji are
+turned into hiragana first: espeak-ng reads each kanji as the English words "Chinese letter".
 """
 
 from __future__ import annotations
@@ -36,9 +36,13 @@ SILENCE_DB = -40.0  # below the peak: what counts as silence when trimming
 NOT_INSTALLED = "espeak-ng is not installed; run ./install.sh"
 _KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆]")
 # variants a speaker may get: espeak-ng's plain male and female voices (the others are effects: whisper,
-# croak, robots); measured F0 in Spanish/French: m1–m7 95–109 Hz, f1–f5 182–218 Hz
+# croak, robots); measured F0 (English probe): m1–m7 83–94 Hz, f1–f5 163–190 Hz
 SPEAKER_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
-PITCH_PROBE = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10."  # read in the target language to measure a variant's F0
+# A variant's F0 is measured once per process, reading PITCH_PROBE in PITCH_LANGUAGE, and serves every target
+# language: the variant sets the pitch (the language voices move it by under a semitone: es/ja/en within
+# 0.5 st, fr ≈ +1 st, the same order of variants in all four), and measuring per language cost ≈0.6 CPU s each.
+PITCH_PROBE = "1, 2, 3, 4, 5."
+PITCH_LANGUAGE = "en"
 
 
 @cache
@@ -102,7 +106,7 @@ class EspeakSynthesizer:
         for s in sorted(speakers, key=lambda s: (-s["speech_s"], s["id"])):
             free = [v for v in pool if v not in chosen.values()] or pool
             f0 = s.get("median_f0_hz")
-            chosen[s["id"]] = free[0] if not f0 else min(free, key=lambda v: abs(np.log2(variant_f0(lang, v) / f0)))
+            chosen[s["id"]] = free[0] if not f0 else min(free, key=lambda v: abs(np.log2(variant_f0(v) / f0)))
         return chosen
 
     def speak(self, text: str, lang: Language, rate: int = DEFAULT_RATE, variant: str | None = None) -> np.ndarray:
@@ -152,11 +156,13 @@ class EspeakSynthesizer:
 
 
 @cache
-def variant_f0(lang: Language, variant: str) -> float:
-    """Voiced median F0 (Hz; WORLD DIO, as everywhere in lssd) of ``variant`` reading PITCH_PROBE in ``lang``."""
+def variant_f0(variant: str) -> float:
+    """Voiced median F0 (Hz; WORLD DIO, as everywhere in lssd) of ``variant`` reading PITCH_PROBE in
+    PITCH_LANGUAGE (once per process: the same for every target language, see PITCH_PROBE)."""
     from lssd.dsp.world_vc import estimate_f0
+    from lssd.languages import get_language
 
-    audio = EspeakSynthesizer(variant).speak(PITCH_PROBE, lang)
+    audio = EspeakSynthesizer(variant).speak(PITCH_PROBE, get_language(PITCH_LANGUAGE))
     f0 = estimate_f0(audio.astype(np.float64), ESPEAK_SR)
     return float(np.median(f0[f0 > 0])) if np.any(f0 > 0) else UNMEASURED_F0
 

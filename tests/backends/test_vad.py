@@ -38,3 +38,16 @@ def test_vad_on_silence_finds_nothing_and_unknown_language_is_und():
 def test_provenance_names_the_model_files():
     prov = VadRecognizer().provenance()
     assert prov["backend"] == "vad" and prov["files"]["silero_vad.onnx"] and prov["settings"]["text"] == "none"
+
+
+def test_a_track_is_scanned_once_while_its_array_lives():
+    from lssd.backends import vad
+
+    speech = make_speech(["Hola, buenos días a todos."], lang="es")
+    audio = np.stack([speech.audio, speech.audio])
+    first = vad.scan_track(audio, speech.sr)
+    assert vad.scan_track(audio, speech.sr) is first  # the recognizer's scan serves the diarizer
+    copy = audio.copy()  # another array (another clip): scanned anew, to the same result
+    again = vad.scan_track(copy, speech.sr)
+    assert again is not first and np.array_equal(again.probs, first.probs)
+    assert vad.scan_track(audio[:, : audio.shape[1] // 2], speech.sr).n < first.n  # a view is another array
