@@ -2,19 +2,25 @@
 
 The offline method (no download): Silero VAD gives the speech; the GE2E speaker encoder
 (:mod:`lssd.speaker`, Resemblyzer's weights) embeds sliding :data:`WINDOW_S` windows of it every
-:data:`HOP_S`; SciPy's agglomerative clustering (``scipy.cluster.hierarchy``: cosine distance, average
-linkage; the same method as scikit-learn's, without importing scikit-learn, which costs more CPU than the
-clustering itself) groups the windows, the number of speakers estimated by a distance threshold (or fixed by ``speakers``, bounded by
-``min_speakers``/``max_speakers``); clusters with under :data:`MIN_SPEAKER_S` of windows are taken for
-noise and joined to their nearest speaker; every window is then reassigned to its nearest speaker centroid,
-and every 10 ms of speech takes the speaker of the window centred nearest to it.
+:data:`HOP_S`. The number of speakers (:func:`cluster`): SciPy's agglomerative clustering (cosine distance,
+average linkage) cut at a distance threshold, counting only clusters with at least :data:`MIN_SPEAKER_S`
+of windows, bounds it from above; within that bound the eigengap search of NME-SC chooses it, and spectral
+clustering (:func:`spectral`) groups the windows (``speakers`` fixes the count, ``min_speakers`` /
+``max_speakers`` bound it). Every window is then reassigned to its nearest speaker centroid, and every
+10 ms of speech takes the speaker of the window centred nearest to it.
+
+Why not the threshold alone: residual music in separated vocals spreads each voice's windows, and a fixed
+threshold then splits one voice in two (two_speakers.wav with a music bed at 10 dB below the speech, through
+the dsp separator: 3 speakers, DER 13 %; two men's espeak voices under a louder bed: 3 speakers, DER 35 %);
+the eigengap is relative to the spread, and found 2 in all of those (DER 3–6 % and 0 %). SciPy rather than
+scikit-learn: the same methods, without scikit-learn's import, which cost more CPU than the clustering.
 
 Overlapped speech gets one speaker: the one whose window is nearest (in practice the louder voice). A dub
 has one voice at a time per segment, so a second, overlapping speaker is not dubbed separately.
 
 Why these numbers: measured on ``two_speakers.wav`` (pyannote's real 2-speaker sample), 1.2 s windows
 resolve its sub-second turns better than GE2E's 1.6 s partials, and a threshold of 0.3 (similarity 0.7)
-separates its two voices and, on generated clips, espeak-ng voices of different pitch. A hop of 0.5 s
+keeps its two voices apart and, on generated clips, espeak-ng voices of different pitch. A hop of 0.5 s
 (not 0.25 s) halves the windows to embed and scored no worse (``benchmarks/diarize_der.py --hop``:
 two_speakers.wav DER 0.9 % vs 5.4 %, generated 2- and 3-speaker clips 0.0–0.7 % either way).
 """
@@ -31,7 +37,9 @@ from lssd.segments import Segment, Word
 WINDOW_S = 1.2  # seconds of speech per embedding
 HOP_S = 0.5  # seconds between window centres (the resolution of a speaker change)
 THRESHOLD = 0.3  # cosine distance (average linkage) under which two groups of windows are one speaker
-MIN_SPEAKER_S = 2.0  # a cluster with less speech than this is noise, joined to its nearest speaker
+MIN_SPEAKER_S = 2.0  # a threshold cluster with less speech than this is noise: it does not count as a speaker
+P_SEARCH = 20  # sparsities tried by the eigengap search (NME-SC's search volume)
+P_SHARE = 0.25  # the densest graph tried joins each window to this share of all windows (NME-SC's bound)
 MAX_WINDOWS = 3000  # beyond this the hop grows (clustering memory is quadratic in windows)
 FRAME_S = 0.01  # resolution of the turns
 MIN_PIECE_S = 0.3  # a run of words shorter than this stays with its neighbours' speaker
@@ -108,7 +116,13 @@ def embed_windows(read: Callable[[float, float], np.ndarray], spans: Sequence[tu
 
 
 def cluster(embeddings: np.ndarray, hop_s: float, settings: Settings) -> np.ndarray:
-    """A speaker index per window, 0..k-1 numbered by first appearance."""
+    """A speaker index per window, 0..k-1 numbered by first appearance.
+
+    The count: agglomerative clustering cut at the distance threshold, counting only clusters with at least
+    :data:`MIN_SPEAKER_S` of windows, gives an upper bound (residual music or noise in separated vocals
+    only splits a voice further); between 2 and that bound, :func:`spectral` picks the count by the eigengap
+    of the windows' nearest-neighbour graph, which, unlike a fixed threshold, is relative to how noisy
+    the embeddings are. ``speakers`` fixes it; ``min_speakers``/``max_speakers`` bound it."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     n = len(embeddings)
@@ -117,26 +131,54 @@ def cluster(embeddings: np.ndarray, hop_s: float, settings: Settings) -> np.ndar
         lo = hi = settings.speakers
     if n < 2:
         return np.zeros(n, dtype=int)
-
-    tree = linkage(embeddings.astype(np.float64), method="average", metric="cosine")
-
-    def ahc(k: int | None) -> np.ndarray:  # cut the tree at k clusters, or where merges reach the threshold
-        labels = fcluster(tree, k, criterion="maxclust") if k else fcluster(tree, settings.threshold, criterion="distance")
-        return labels - 1
-
-    labels = ahc(min(lo, n)) if lo == hi else ahc(None)
-    counts = np.bincount(labels)
-    kept = np.flatnonzero(counts * hop_s >= MIN_SPEAKER_S) if lo != hi else np.arange(counts.size)
-    if kept.size == 0:
-        kept = np.array([int(np.argmax(counts))])
-    if not lo <= kept.size <= hi:
-        labels = ahc(min(int(np.clip(kept.size, lo, hi)), n))
-        kept = np.arange(labels.max() + 1)
-    centroids = np.stack([embeddings[labels == k].mean(axis=0) for k in kept])
+    e = embeddings.astype(np.float64)
+    e /= np.linalg.norm(e, axis=1, keepdims=True) + 1e-12
+    if lo == hi:
+        top = bottom = lo
+    else:
+        tree = linkage(e, method="average", metric="cosine")
+        counts = np.bincount(fcluster(tree, settings.threshold, criterion="distance"))
+        voices = int(np.sum(counts * hop_s >= MIN_SPEAKER_S))
+        top, bottom = int(np.clip(max(voices, 1), lo, hi)), max(lo, 2)
+    labels = np.zeros(n, dtype=int) if top == 1 else spectral(e, min(bottom, top), top)[1]
+    centroids = np.stack([e[labels == k].mean(axis=0) for k in np.unique(labels)])
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
-    labels = np.argmax(embeddings @ centroids.T, axis=1)  # one reassignment to the nearest speaker
+    labels = np.argmax(e @ centroids.T, axis=1)  # one reassignment to the nearest speaker
     order = {k: i for i, k in enumerate(dict.fromkeys(labels.tolist()))}  # first appearance
     return np.array([order[k] for k in labels.tolist()], dtype=int)
+
+
+def spectral(e: np.ndarray, kmin: int, kmax: int) -> tuple[int, np.ndarray]:
+    """Spectral clustering of unit rows ``e`` into k ∈ [kmin, kmax] groups, k and the graph chosen by the
+    eigengap search of NME-SC (Park et al., "Auto-tuning spectral clustering for speaker diarization using
+    normalized maximum eigengap", 2019): for each sparsity p (each window joined to its p most similar
+    windows, symmetrised), k is where the Laplacian's eigengap within [kmin, kmax] is largest, and the p
+    with the smallest p / gap wins — a clear gap on a sparse graph. k-means (SciPy, k-means++, seeded: the
+    same input gives the same labels) on the row-normalised first k eigenvectors gives the groups."""
+    from scipy.cluster.vq import kmeans2
+    from scipy.linalg import eigh
+
+    n = len(e)
+    if n <= kmin:
+        return n, np.arange(n)
+    kmax = min(kmax, n - 1)
+    similarity = e @ e.T
+    nearest = np.argsort(-similarity, axis=1, kind="stable")
+    best: tuple[float, int, np.ndarray] | None = None
+    for p in sorted({int(round(x)) for x in np.linspace(2, max(3, n * P_SHARE), P_SEARCH)} - {0, 1}):
+        graph = np.zeros((n, n))
+        np.put_along_axis(graph, nearest[:, :min(p, n)], 1.0, axis=1)
+        graph = (graph + graph.T) / 2
+        values, vectors = eigh(np.diag(graph.sum(axis=1)) - graph, subset_by_index=[0, kmax])
+        gaps = np.diff(values)[kmin - 1:kmax]  # gaps[i]: between the (kmin+i)-th and the next eigenvalue
+        k = kmin + int(np.argmax(gaps))
+        ratio = p / (float(gaps.max()) + 1e-10)
+        if best is None or ratio < best[0]:
+            best = (ratio, k, vectors[:, :k])
+    _, k, vectors = best
+    vectors = vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
+    _, labels = kmeans2(vectors, k, minit="++", seed=0)
+    return k, labels
 
 
 def turns_from_windows(spans: Sequence[tuple[float, float]], centres: Sequence[float],

@@ -5,7 +5,7 @@
   conditions there and set ``HF_TOKEN``, or ``lssd models import``). pyannote.audio itself is optional and
   imported only when this backend loads (it needs torchaudio, which cannot sit beside every torch).
 - ``ge2e``: offline, no download: Silero VAD + Resemblyzer's GE2E speaker encoder on sliding windows +
-  agglomerative clustering (:mod:`lssd.diarization`).
+  agglomerative and spectral clustering (:mod:`lssd.diarization`).
 - ``none``: one speaker, every segment its turn (single-speaker material; lssd before diarization).
 """
 
@@ -34,7 +34,7 @@ def settings_of(cfg: DubConfig) -> diarization.Settings:
 
 
 class Ge2eDiarizer:
-    """Silero VAD spans of the vocals, GE2E window embeddings, agglomerative clustering."""
+    """Silero VAD spans of the vocals, GE2E window embeddings, agglomerative + spectral clustering."""
 
     def __init__(self, settings: diarization.Settings) -> None:
         self.settings = settings
@@ -57,6 +57,8 @@ class Ge2eDiarizer:
                 "model": speaker.MODEL, "files": {}, "vad": silero.MODEL,
                 "settings": {"window_s": self.settings.window_s, "hop_s": self.settings.hop_s,
                              "threshold_cosine_distance": self.settings.threshold, "linkage": "average",
+                             "count": "threshold clusters bound it; NME-SC eigengap within; spectral clustering",
+                             "eigengap_search": {"sparsities": diarization.P_SEARCH, "max_share": diarization.P_SHARE},
                              "min_speaker_s": diarization.MIN_SPEAKER_S, "speakers": self.settings.speakers or "estimated",
                              "min_speakers": self.settings.min_speakers, "max_speakers": self.settings.max_speakers,
                              "overlap": "one speaker per instant (the nearest window's)"}}
@@ -154,7 +156,7 @@ def _load_pyannote(cfg: DubConfig) -> PyannoteDiarizer:
 register(Backend(stage=STAGE, name="pyannote", label="pyannote.audio speaker diarization", priority=100,
                  load=_load_pyannote, check=_check_pyannote, model=lambda cfg: cfg.diarizer_model,
                  cache_key=lambda cfg: (cfg.device, cfg.speakers, cfg.min_speakers, cfg.max_speakers)))
-register(Backend(stage=STAGE, name="ge2e", label="Silero VAD + GE2E windows + agglomerative clustering (offline)",
+register(Backend(stage=STAGE, name="ge2e", label="Silero VAD + GE2E windows + spectral clustering (offline)",
                  priority=10, load=lambda cfg: Ge2eDiarizer(settings_of(cfg)), check=_check_ge2e,
                  cache_key=lambda cfg: (cfg.speakers, cfg.min_speakers, cfg.max_speakers)))
 register(Backend(stage=STAGE, name="none", label="one speaker (no diarization)", priority=0,
