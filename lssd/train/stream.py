@@ -52,6 +52,7 @@ from lssd.train.augment import (AudioConfig, VideoConfig, audio_features, frame_
 from lssd.train.data import WINDOW, collate_quadruplets, instance_starts
 from lssd.train.sampler import DubPolicy, SampleKey, choose_languages, parse_policy, sample_seed
 from lssd.train.shards import shard_url
+from lssd.train.tables import Codes
 
 
 # -------------------------------------------------------------------------------------------- plan
@@ -260,9 +261,9 @@ class ShardStream(IterableDataset):
         self._shard = table["shard"].to_numpy(np.int64)
         self._position = table["position"].to_numpy(np.int64)
         self._titles = pd.factorize(table["title_id"])[0]
-        self._languages = table["audio_languages"].tolist()
-        self._tracks = table["audio_stream_index"].tolist()
-        self._original = table["original_language"].tolist()
+        self._languages = table["audio_languages"].to_numpy()  # shared lists (lssd.train.tables)
+        self._tracks = table["audio_stream_index"].to_numpy()
+        self._original = Codes(table["original_language"])
         self._title_idx = table["title_idx"].to_numpy(np.int64)
         self.epoch, self.start_batch = 0, 0
 
