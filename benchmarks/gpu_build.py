@@ -47,6 +47,7 @@ import argparse
 import json
 import math
 import multiprocessing as mp
+import queue
 import resource
 import shutil
 import subprocess
@@ -315,10 +316,11 @@ def one_round(built: list[ModelStage], audio_s: float, langs: int) -> None:
             stage.run(audio_s)
 
 
-def _worker(index: int, size: str, device_name: str, audio_s: float, langs: int, rounds: int, pause_s: float,
-            start, results) -> None:
+def _worker(index: int, workers: int, size: str, device_name: str, audio_s: float, langs: int, rounds: int,
+            pause_s: float, start, results) -> None:
     """One measured GPU worker: load the models, wait for the others, then ``rounds`` clips of model work
-    each followed by the CPU stages' pause."""
+    each followed by the CPU stages' pause. Worker ``i`` first waits ``i/N`` of a pause, so the workers are
+    out of step as in a running build, and its rate is timed from then."""
     device = torch.device(device_name)
     torch.manual_seed(index)
     if device.type == "cpu":
@@ -329,7 +331,8 @@ def _worker(index: int, size: str, device_name: str, audio_s: float, langs: int,
             one_round(built, min(audio_s, 4.0), 1)  # warm-up
             sync(device)
             start.wait()
-            model_s = 0.0
+            time.sleep(pause_s * index / workers)
+            t_start, model_s = time.perf_counter(), 0.0
             for _ in range(rounds):
                 t0 = time.perf_counter()
                 one_round(built, audio_s, langs)
@@ -337,7 +340,8 @@ def _worker(index: int, size: str, device_name: str, audio_s: float, langs: int,
                 model_s += time.perf_counter() - t0
                 time.sleep(pause_s)
         peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
-        results.put({"worker": index, "model_s": model_s, "peak_bytes": peak, "error": None})
+        results.put({"worker": index, "model_s": model_s, "rate": rounds * audio_s / (time.perf_counter() - t_start),
+                     "peak_bytes": peak, "error": None})
     except Exception as exc:  # an out-of-memory GPU is a result: N workers do not fit
         start.abort()
         results.put({"worker": index, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"})
@@ -379,7 +383,7 @@ def measure_workers(n: int, args, audio_s: float, pause_s: float) -> dict:
     """``n`` worker processes sharing the device: audio seconds per wall second, GPU utilisation, memory."""
     ctx = mp.get_context("spawn")  # CUDA cannot be forked
     start, results = ctx.Barrier(n + 1), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(i, args.size, args.device, audio_s, LVU_M_LANGS, args.rounds,
+    procs = [ctx.Process(target=_worker, args=(i, n, args.size, args.device, audio_s, LVU_M_LANGS, args.rounds,
                                                pause_s, start, results)) for i in range(n)]
     for p in procs:
         p.start()
@@ -390,14 +394,19 @@ def measure_workers(n: int, args, audio_s: float, pause_s: float) -> dict:
         pass
     t0 = time.perf_counter()
     with GpuSampler(index) as sampler:
-        rows = [results.get(timeout=args.budget_s) for _ in procs]
+        try:
+            rows = [results.get(timeout=args.budget_s) for _ in procs]
+        except queue.Empty:  # a worker killed outright (the kernel's OOM killer) sends nothing
+            rows = [{"error": "a worker process died without a result"}]
         wall = time.perf_counter() - t0
     for p in procs:
-        p.join()
+        p.join(timeout=10)
+        if p.is_alive():
+            p.kill()
     errors = [r["error"] for r in rows if r["error"]]
     if errors:
         return {"workers": n, "error": errors[0]}
-    return {"workers": n, "audio_s_per_s": n * args.rounds * audio_s / wall, "wall_s": wall,
+    return {"workers": n, "audio_s_per_s": sum(r["rate"] for r in rows), "wall_s": wall,
             "model_s_per_round": sum(r["model_s"] for r in rows) / (n * args.rounds),
             "gpu_util": sum(sampler.util) / len(sampler.util) if sampler.util else None,
             "gpu_used_GiB": max(sampler.used_mib) / 1024 if sampler.used_mib else None,
@@ -422,7 +431,8 @@ def main() -> int:
     ap.add_argument("--measure", action=argparse.BooleanOptionalAction, default=None,
                     help="measure 1, 2, 4 concurrent workers [default: on a GPU]")
     ap.add_argument("--rounds", type=int, default=2, help="clips per measured worker")
-    ap.add_argument("--budget-s", type=float, default=420.0, help="stop measuring more workers after this")
+    ap.add_argument("--budget-s", type=float, default=440.0,
+                    help="measure no more worker counts once the next would end past this many seconds")
     args = ap.parse_args()
     device = torch.device(args.device)
     audio_s = args.audio_s or (60.0 if args.size == "real" else 8.0)
@@ -466,11 +476,14 @@ def main() -> int:
     if measure:
         print(f"measured: N worker processes on {device}, {args.rounds} clip(s) of {audio_s:g} s each, "
               f"{LVU_M_LANGS} languages, CPU stages stood in for by a {cpu * audio_s / 60:.1f} s pause per clip")
+        took = 0.0
         for n in WORKERS:
-            if time.perf_counter() - t_start > args.budget_s:
-                print(f"  {n} worker(s)/GPU: skipped, past --budget-s {args.budget_s:g}")
+            if time.perf_counter() - t_start + 1.5 * took > args.budget_s:  # more workers take longer
+                print(f"  {n} worker(s)/GPU: skipped, it would end past --budget-s {args.budget_s:g}")
                 continue
+            t0 = time.perf_counter()
             r = measure_workers(n, args, audio_s, cpu * audio_s / 60)
+            took = time.perf_counter() - t0
             if r.get("error"):
                 print(f"  {n} worker(s)/GPU: failed — {r['error']}")
                 continue

@@ -47,13 +47,21 @@ def test_real_sizes_are_the_published_architectures():
     assert vocoder.lin_pre.in_features == 1024  # kNN-VC's HiFi-GAN reads WavLM-Large features
 
 
-def test_tiny_cpu_run_prints_model_stage_share(tmp_path):
+def _run(tmp_path, *extra: str) -> str:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SCRIPT.parents[1]),
                                                                       os.environ.get("PYTHONPATH")]))}
     run = subprocess.run([sys.executable, str(SCRIPT), "--size", "tiny", "--device", "cpu", "--audio-s", "2",
-                          "--clip-s", "6"], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+                          "--clip-s", "6", *extra], capture_output=True, text=True, env=env, timeout=500, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
-    out = run.stdout
+    return run.stdout
+
+
+def _workers(out: str) -> list[tuple[str, str, str]]:
+    return re.findall(r"  (\d) worker\(s\)/GPU: (\d+) clips/h .* ≈ ([\d.]+) h on one GPU", out)
+
+
+def test_tiny_cpu_run_prints_model_stage_share(tmp_path):
+    out = _run(tmp_path)
     for stage in ("separate", "transcribe", "translate", "synthesize", "voice-convert"):
         assert f'"stage": "{stage}"' in out
     share = re.search(r"worker wall time on this machine .*: model stages (\d+) %, CPU stages (\d+) %", out)
@@ -61,6 +69,13 @@ def test_tiny_cpu_run_prints_model_stage_share(tmp_path):
     assert 98 <= int(share[1]) + int(share[2]) <= 102
     projected = re.findall(r"a worker spends (\d+) % of its time in model stages", out)
     assert len(projected) == 2, out  # one and three languages
-    workers = re.findall(r"  (\d) worker\(s\)/GPU: (\d+) clips/h .* ≈ ([\d.]+) h on one GPU", out)
-    assert [w[0] for w in workers] == ["1", "2", "4"], out
+    workers = _workers(out)
+    assert "modelled (not measured" in out and [w[0] for w in workers] == ["1", "2", "4"], out
     assert float(workers[0][2]) >= float(workers[-1][2]) > 0  # more workers per GPU never slower
+
+
+@pytest.mark.slow
+def test_measured_workers_run_as_processes(tmp_path):
+    """The path a GPU node takes (N worker processes, each loading its models), run on the CPU."""
+    out = _run(tmp_path, "--measure", "--rounds", "1")
+    assert "measured: N worker processes on cpu" in out and [w[0] for w in _workers(out)] == ["1", "2", "4"], out
