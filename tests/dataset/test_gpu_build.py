@@ -1,0 +1,81 @@
+"""benchmarks/gpu_build.py (issue 20): its CPU smoke run prints what a worker spends in model vs CPU
+stages, and its real sizes are the published architectures (counted on the meta device: no memory)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_build.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("gpu_build", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("gpu_build", module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _millions(*models) -> float:
+    return sum(p.numel() for m in models for p in m.parameters()) / 1e6
+
+
+def test_real_sizes_are_the_published_architectures():
+    from whisper.model import AudioEncoder, ModelDimensions, TextDecoder
+
+    bench, meta = _bench(), torch.device("meta")
+    d = ModelDimensions(**bench.SIZES["real"]["whisper"])
+    with meta:  # Whisper's own __init__ makes a sparse buffer, which meta tensors lack: its two halves
+        whisper = [AudioEncoder(d.n_mels, d.n_audio_ctx, d.n_audio_state, d.n_audio_head, d.n_audio_layer),
+                   TextDecoder(d.n_vocab, d.n_text_ctx, d.n_text_state, d.n_text_head, d.n_text_layer)]
+    assert _millions(*whisper) == pytest.approx(1550, rel=0.01)  # Whisper large-v3: 1550 M
+    (demucs,) = bench.separate("real", meta)
+    assert demucs.params / 1e6 == pytest.approx(42.0, rel=0.01)  # htdemucs: 80 MiB of fp16
+    translate, synthesize = bench.seamless("real", meta)
+    assert translate.params / 1e9 == pytest.approx(2.3, rel=0.02)  # seamless-m4t-v2-large: 2.3 B
+    assert synthesize.params == 0  # the vocoder is part of the one SeamlessM4T model, counted once
+    wavlm, vocoder = bench.knn_vc_models("real", meta)
+    assert wavlm.config.hidden_size == 1024 and len(wavlm.encoder.layers) == 6  # WavLM-Large, up to layer 6
+    assert vocoder.lin_pre.in_features == 1024  # kNN-VC's HiFi-GAN reads WavLM-Large features
+
+
+def _run(tmp_path, *extra: str) -> str:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SCRIPT.parents[1]),
+                                                                      os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, str(SCRIPT), "--size", "tiny", "--device", "cpu", "--audio-s", "2",
+                          "--clip-s", "6", *extra], capture_output=True, text=True, env=env, timeout=500, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout
+
+
+def _workers(out: str) -> list[tuple[str, str, str]]:
+    return re.findall(r"  (\d) worker\(s\)/GPU: (\d+) clips/h .* ≈ ([\d.]+) h on one GPU", out)
+
+
+def test_tiny_cpu_run_prints_model_stage_share(tmp_path):
+    out = _run(tmp_path)
+    for stage in ("separate", "transcribe", "translate", "synthesize", "voice-convert"):
+        assert f'"stage": "{stage}"' in out
+    share = re.search(r"worker wall time on this machine .*: model stages (\d+) %, CPU stages (\d+) %", out)
+    assert share, out
+    assert 98 <= int(share[1]) + int(share[2]) <= 102
+    projected = re.findall(r"a worker spends (\d+) % of its time in model stages", out)
+    assert len(projected) == 2, out  # one and three languages
+    workers = _workers(out)
+    assert "modelled (not measured" in out and [w[0] for w in workers] == ["1", "2", "4"], out
+    assert float(workers[0][2]) >= float(workers[-1][2]) > 0  # more workers per GPU never slower
+
+
+@pytest.mark.slow
+def test_measured_workers_run_as_processes(tmp_path):
+    """The path a GPU node takes (N worker processes, each loading its models), run on the CPU."""
+    out = _run(tmp_path, "--measure", "--rounds", "1")
+    assert "measured: N worker processes on cpu" in out and [w[0] for w in _workers(out)] == ["1", "2", "4"], out
