@@ -9,7 +9,8 @@ parallelism; see :class:`MediaReader`). Containers are opened lazily in the proc
 (each DataLoader worker has its own) and kept in a small LRU cache; the dataset holds no other
 state, so an item is a pure function of its :class:`SampleKey`.
 
-Batch keys: ``v_p``, ``v_s`` (B, 3, T, H, W) float32; ``a_p``, ``a_s`` (B, C, n_mels, frames) float32;
+Batch keys: ``v_p``, ``v_s`` (B, 3, T, H, W) uint8 (the crop; the trainer normalises it on its device
+with :func:`lssd.train.augment.normalise_video`); ``a_p``, ``a_s`` (B, C, n_mels, frames) float32;
 ``title`` list[str] (title id), ``title_idx`` (B,) int64, ``shot`` (B,) int64 (index ``shot_id``),
 ``lang_p``, ``lang_s`` list[str]; ``t_p``, ``t_s`` (B,) float64 window starts in seconds.
 """
@@ -26,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lssd.errors import BadInputError
 from lssd.train.augment import (AudioConfig, VideoConfig, audio_features, frame_times, sample_crop,
-                                sample_scale, scaled_size, video_tensor)
+                                sample_scale, scaled_size, video_clip)
 from lssd.train.index import read_index
 from lssd.train.sampler import (DubPolicy, SampleKey, TitleBatchSampler, choose_languages,
                                 parse_policy, sample_seed)
@@ -247,7 +248,7 @@ class QuadrupletDataset(Dataset):
         height, width = scaled_size(src_h, src_w, sample_scale(rng, cfg, self.train))
         frames = reader.frames(times, (height, width))
         top, left = sample_crop(rng, height, width, cfg.crop, self.train)
-        return video_tensor(frames, top, left, cfg)
+        return video_clip(frames, top, left, cfg)
 
     def _reader(self, row: int) -> MediaReader:
         """A fresh container per item: an AAC decoder's output after a seek still depends on what it decoded
