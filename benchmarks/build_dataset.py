@@ -10,7 +10,10 @@ CPU on a loaded machine), clips/hour, and per clip
 * ``in_worker_overhead_s``: the worker's wall time on the clip minus stages and QC (claim, probe, sidecar,
   clean-up),
 * ``overhead_s``: the build's wall × workers / clips minus stages and QC: everything else, worker
-  start-up (imports, model loading, once per worker) and the builder's planning, probing and card included.
+  start-up (imports, model loading, once per worker) and the builder's planning, probing and card included,
+* ``cpu_per_clip_s`` / ``cpu_outside_clips_s``: the build's CPU seconds per clip, and the part of them
+  spent outside the workers' clips (start-up, model loading, planning, the card) — the overhead in CPU
+  terms, which a loaded machine does not inflate; ``load_avg``: the machine's 1-minute load at the end.
 
 Targets: overhead ≤ 1 s per clip without QC; workers 1 ≥ 1.3× the loop; Ray within 10 % of the pool.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shlex
 import subprocess
@@ -73,7 +77,8 @@ def qc_seconds(row: dict) -> float:
 
 
 def report(name: str, wall: float, cpu: float, clips: int, workers: int, stage_seconds: list[float],
-           qc: list[float] | None = None, worker_wall: list[float] | None = None) -> dict:
+           qc: list[float] | None = None, worker_wall: list[float] | None = None,
+           worker_cpu: list[float] | None = None) -> dict:
     qc = qc or [0.0] * clips
     stages, qc_mean = sum(stage_seconds) / clips, sum(qc) / clips
     row = {"run": name, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "clips_per_hour": round(clips / wall * 3600, 1),
@@ -81,6 +86,10 @@ def report(name: str, wall: float, cpu: float, clips: int, workers: int, stage_s
            "overhead_s": round(wall * workers / clips - stages - qc_mean, 2)}
     if worker_wall:
         row["in_worker_overhead_s"] = round(sum(worker_wall) / clips - stages - qc_mean, 2)
+    if worker_cpu and all(c is not None for c in worker_cpu):
+        row["cpu_per_clip_s"] = round(cpu / clips, 2)
+        row["cpu_outside_clips_s"] = round((cpu - sum(worker_cpu)) / clips, 2)
+    row["load_avg"] = round(os.getloadavg()[0], 1)
     print(json.dumps(row), flush=True)
     return row
 
@@ -125,7 +134,8 @@ def main() -> None:
             assert all(r["status"] in manifest.FINISHED for r in rows), [r["reason"] for r in rows]
             results.append(report(f"build-dataset --engine {engine} --workers {workers} {qc[0]}", wall, cpu, len(ids),
                                   workers, [sum(r["stage_seconds"].values()) for r in rows],
-                                  [qc_seconds(r) for r in rows], [r["wall_seconds"] for r in rows]))
+                                  [qc_seconds(r) for r in rows], [r["wall_seconds"] for r in rows],
+                                  [r.get("cpu_seconds") for r in rows]))
         base = {r["run"]: r["clips_per_hour"] for r in results}
         w1, w2, ray = (f"build-dataset --engine {e} --workers {n} --no-qc" for e, n in (("local", 1), ("local", 2), ("ray", 2)))
         if "loop of lssd dub" in base and w1 in base:
