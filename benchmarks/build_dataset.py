@@ -11,7 +11,8 @@ CPU on a loaded machine), clips/hour, and per clip
   clean-up),
 * ``overhead_s``: the build's wall × workers / clips minus stages and QC: everything else, worker
   start-up (imports, model loading, once per worker) and the builder's planning, probing and card included,
-* ``cpu_per_clip_s`` / ``cpu_outside_clips_s``: the build's CPU seconds per clip, and the part of them
+* ``cpu_per_clip_s`` / ``cpu_outside_clips_s``: the build's CPU seconds per clip (with Ray: the builder's
+  plus what the build's summary line gives for the actors), and the part of them
   spent outside the workers' clips (start-up, model loading, planning, the card) — the overhead in CPU
   terms, which a loaded machine does not inflate; ``load_avg``: the machine's 1-minute load at the end.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shlex
 import subprocess
@@ -126,10 +128,13 @@ def main() -> None:
                 continue
             out = Path(tmp) / name
             t0, c0 = time.perf_counter(), children_cpu()
-            subprocess.run([sys.executable, "-m", "lssd.cli", "build-dataset", str(root), "-o", str(out), "--langs",
-                            args.langs, "--workers", str(workers), "--engine", engine, *qc, *dub_args],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            log = subprocess.run([sys.executable, "-m", "lssd.cli", "build-dataset", str(root), "-o", str(out),
+                                  "--langs", args.langs, "--workers", str(workers), "--engine", engine, *qc, *dub_args],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
             wall, cpu = time.perf_counter() - t0, children_cpu() - c0
+            if engine == "ray":  # Ray's actors are not this process's children: their CPU is in the summary
+                actors = re.search(r"\((\d+) s in all, Ray actors", log)
+                cpu += float(actors[1]) if actors else float("nan")
             rows = manifest.read(out)
             assert all(r["status"] in manifest.FINISHED for r in rows), [r["reason"] for r in rows]
             results.append(report(f"build-dataset --engine {engine} --workers {workers} {qc[0]}", wall, cpu, len(ids),
