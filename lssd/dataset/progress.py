@@ -60,6 +60,7 @@ class BuildProgress:
         self.worker_seconds = 0.0  # wall seconds workers spent on the clips finished (computed here, not reused)
         self.video_measured = 0.0
         self.cpu_seconds = 0.0
+        self.engine_cpu: float | None = None  # the worker processes' (Ray actors') own CPU, set at the end
         self.t0 = time.monotonic()
         self.last_summary = self.t0
         self.plain = not console.is_terminal
@@ -154,6 +155,9 @@ class BuildProgress:
     def figures(self) -> str:
         rate, cph = self.rate(), self.clips_per_hour()
         cpu = f" · worker CPU {self.cpu_seconds:.0f} s" if self.cpu_seconds else ""
+        if self.engine_cpu is not None:  # start-up and model loading included
+            who = "Ray actors" if self.engine == "ray" else "worker processes"
+            cpu += f" ({self.engine_cpu:.0f} s in all, {who} with start-up)"
         return (f"{f'{rate:.2f} s video/s' if rate else 'rate –'} · {f'{cph:.0f} clips/h' if cph else '– clips/h'}"
                 f" · ETA {hms(self.eta())} · elapsed {hms(time.monotonic() - self.t0)}{cpu}")
 
