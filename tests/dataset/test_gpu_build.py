@@ -79,3 +79,31 @@ def test_measured_workers_run_as_processes(tmp_path):
     """The path a GPU node takes (N worker processes, each loading its models), run on the CPU."""
     out = _run(tmp_path, "--measure", "--rounds", "1")
     assert "measured: N worker processes on cpu" in out and [w[0] for w in _workers(out)] == ["1", "2", "4"], out
+
+
+@pytest.mark.slow
+def test_real_size_stages_run(monkeypatch):
+    """Every real-size stage's code runs before a GPU is lent: the 2.3 B SeamlessM4T and WavLM-Large on
+    the meta device (shapes only), htdemucs and the unit vocoder on the CPU, Whisper at large-v3's widths
+    with one layer each side (the other 31 are the same code)."""
+    bench = _bench()
+    meta, cpu = torch.device("meta"), torch.device("cpu")
+    with torch.inference_mode():
+        translate, _ = bench.seamless("real", meta)
+        translate.run(4.0)
+        (convert,) = bench.voice_convert("real", meta)
+        convert.run(4.0)
+        (separate,) = bench.separate("real", cpu)
+        separate.run(2.0)
+        from transformers import SeamlessM4Tv2Config
+        from transformers.models.seamless_m4t_v2.modeling_seamless_m4t_v2 import SeamlessM4Tv2CodeHifiGan
+
+        vocoder = SeamlessM4Tv2CodeHifiGan(SeamlessM4Tv2Config()).eval()
+        units = torch.randint(0, vocoder.config.unit_hifi_gan_vocab_size, (2, bench.UNITS_PER_S * 4))
+        zero = torch.zeros(2, 1, dtype=torch.long)
+        wave = vocoder(input_ids=units, speaker_id=zero, lang_id=zero)[0]
+        assert wave.shape[0] == 2 and wave.shape[-1] > 16_000 * 3  # ≈4 s of 16 kHz speech per segment
+        monkeypatch.setitem(bench.SIZES["real"], "whisper",
+                            {**bench.SIZES["real"]["whisper"], "n_audio_layer": 1, "n_text_layer": 1})
+        (transcribe,) = bench.transcribe("real", cpu)
+        transcribe.run(2.0)
