@@ -4,6 +4,7 @@ stages, and its real sizes are the published architectures (counted on the meta 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -61,10 +62,12 @@ def _workers(out: str) -> list[tuple[str, str, str]]:
 
 
 def test_tiny_cpu_run_prints_model_stage_share(tmp_path):
-    out = _run(tmp_path)
+    out = _run(tmp_path, "--save-cpu-profile", str(tmp_path / "profile.json"))
+    profile = json.loads((tmp_path / "profile.json").read_text())
+    assert {"input", "align", "match-loudness", "remux", "transcribe"} <= set(profile["per_min"])
     for stage in ("separate", "transcribe", "translate", "synthesize", "voice-convert"):
         assert f'"stage": "{stage}"' in out
-    share = re.search(r"worker wall time on this machine .*: model stages (\d+) %, CPU stages (\d+) %", out)
+    share = re.search(r"worker wall time \(.*measured here\): model stages (\d+) %, CPU stages (\d+) %", out)
     assert share, out
     assert 98 <= int(share[1]) + int(share[2]) <= 102
     projected = re.findall(r"a worker spends (\d+) % of its time in model stages", out)
@@ -77,7 +80,12 @@ def test_tiny_cpu_run_prints_model_stage_share(tmp_path):
 @pytest.mark.slow
 def test_measured_workers_run_as_processes(tmp_path):
     """The path a GPU node takes (N worker processes, each loading its models), run on the CPU."""
-    out = _run(tmp_path, "--measure", "--rounds", "1")
+    profile = tmp_path / "profile.json"  # a node without lssd's offline stack takes its CPU stages from a file
+    profile.write_text(json.dumps({"machine": "elsewhere", "clip_s": 30, "clip_wall_s": 9.0, "per_min": {
+        "input": 1.0, "separate": 2.0, "transcribe": 3.0, "align": 0.5, "match-loudness": 0.5, "remux": 1.0,
+        "qc": 2.0, "other": 0.5}}))
+    out = _run(tmp_path, "--measure", "--rounds", "1", "--cpu-profile", str(profile))
+    assert "from " + str(profile) + ", measured on elsewhere" in out
     assert "measured: N worker processes on cpu" in out and [w[0] for w in _workers(out)] == ["1", "2", "4"], out
 
 
