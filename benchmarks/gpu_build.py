@@ -36,6 +36,13 @@ What it prints:
 
     python benchmarks/gpu_build.py                     # on a GPU node: real sizes, measured (≤ 8 minutes)
     python benchmarks/gpu_build.py --size tiny         # on a CPU: tiny sizes, a smoke run (≈30 s)
+    python benchmarks/gpu_build.py --cpu-profile benchmarks/gpu_build_cpu_profile.json   # a GPU node without
+                                                       # ffmpeg/espeak-ng/offline models: CPU stages from a file
+
+The model stages need torch, transformers, demucs and openai-whisper (and lssd on PYTHONPATH); measuring
+the CPU stages needs lssd's whole offline stack. ``--save-cpu-profile FILE`` writes what was measured;
+benchmarks/gpu_build_cpu_profile.json holds a 30 s clip's CPU stages from the project's 2-core CPU
+machine (slower than a GPU node's cores: an upper bound on their time).
 
 No GPU was lent to the session that wrote this: the real-size path has been checked on a CPU only for its
 architectures (tests/benchmarks/test_gpu_build.py counts their parameters against the published sizes).
@@ -44,9 +51,12 @@ architectures (tests/benchmarks/test_gpu_build.py counts their parameters agains
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import multiprocessing as mp
+import os
+import platform
 import queue
 import resource
 import shutil
@@ -185,6 +195,8 @@ def seamless(size: str, device: torch.device) -> list[ModelStage]:
     config = model.config
     tokens = max(1, int(TOKENS_PER_S * SEGMENT_S))
     units = int(UNITS_PER_S * SEGMENT_S)
+    # transformers ≥ 5.2x names the decoder cache `cache`; earlier releases (a GPU image's) `past_key_values`
+    cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
     def batches(audio_s: float) -> list[int]:
         n = _segments(audio_s)
@@ -198,8 +210,9 @@ def seamless(size: str, device: torch.device) -> list[ModelStage]:
                 out = model(input_ids=ids, encoder_outputs=enc, use_cache=True,
                             decoder_input_ids=torch.full((n, 1), 2, device=device))
                 for _ in range(tokens):
+                    past = out.cache if cache_kw == "cache" else out.past_key_values
                     out = model(input_ids=ids, encoder_outputs=enc, decoder_input_ids=out.logits[:, -1:].argmax(-1),
-                                cache=out.cache, use_cache=True)
+                                use_cache=True, **{cache_kw: past})
 
     def synthesize(audio_s: float) -> None:
         for n in batches(audio_s):
@@ -430,6 +443,9 @@ def main() -> int:
     ap.add_argument("--clip-s", type=float, default=8.0, help="length of the clip the CPU stages are measured on")
     ap.add_argument("--measure", action=argparse.BooleanOptionalAction, default=None,
                     help="measure 1, 2, 4 concurrent workers [default: on a GPU]")
+    ap.add_argument("--cpu-profile", default=None,
+                    help="the CPU stages from this file instead of measuring them (a node without lssd's offline stack)")
+    ap.add_argument("--save-cpu-profile", default=None, help="write the CPU stages measured here to this file")
     ap.add_argument("--rounds", type=int, default=2, help="clips per measured worker")
     ap.add_argument("--budget-s", type=float, default=440.0,
                     help="measure no more worker counts once the next would end past this many seconds")
@@ -456,14 +472,28 @@ def main() -> int:
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
-    cpu_per_min, clip_wall = cpu_stages(args.clip_s)
-    print("CPU stages of a worker, s per minute of audio (real offline build of a generated "
-          f"{args.clip_s:g} s clip on this machine, 1 language): "
+    if args.cpu_profile:
+        profile = json.loads(Path(args.cpu_profile).read_text(encoding="utf-8"))
+        where = f"from {args.cpu_profile}, measured on {profile['machine']}"
+    else:
+        try:
+            per_min, clip_wall = cpu_stages(args.clip_s)
+        except (ImportError, OSError) as exc:  # no ffmpeg, espeak-ng or offline models on this node
+            raise SystemExit(f"cannot measure the CPU stages here ({type(exc).__name__}: {exc}): pass --cpu-profile "
+                             "FILE, written on a machine with lssd's offline stack by --save-cpu-profile FILE") from None
+        profile = {"machine": f"{platform.node()} ({os.cpu_count()} cores)", "clip_s": args.clip_s,
+                   "clip_wall_s": round(clip_wall, 2), "per_min": {k: round(v, 3) for k, v in per_min.items()}}
+        where = "measured here"
+        if args.save_cpu_profile:
+            Path(args.save_cpu_profile).write_text(json.dumps(profile, indent=1) + "\n", encoding="utf-8")
+    cpu_per_min = profile["per_min"]
+    print(f"CPU stages of a worker, s per minute of audio (a real offline build of a generated {profile['clip_s']:g} s "
+          f"clip, 1 language, {where}): "
           + json.dumps({k: round(v, 2) for k, v in cpu_per_min.items() if k not in MODEL_STAGES}))
     total = sum(cpu_per_min.values())
     share = {"model stages": sum(v for k, v in cpu_per_min.items() if k in MODEL_STAGES) / total,
              "CPU stages": cpu_work(cpu_per_min, 1) / total}
-    print(f"worker wall time on this machine ({clip_wall:.1f} s for the clip, offline stack): "
+    print(f"worker wall time ({profile['clip_wall_s']:.1f} s for the clip, offline stack, {where}): "
           + ", ".join(f"{k} {100 * v:.0f} %" for k, v in share.items()) + " (QC and the worker's own upkeep "
           "count as CPU stages)")
     for langs in (1, LVU_M_LANGS):

@@ -155,16 +155,17 @@ class BuildProgress:
     def figures(self) -> str:
         rate, cph = self.rate(), self.clips_per_hour()
         cpu = f" · worker CPU {self.cpu_seconds:.0f} s" if self.cpu_seconds else ""
-        if self.engine_cpu is not None:  # start-up and model loading included
-            who = "Ray actors" if self.engine == "ray" else "worker processes"
-            cpu += f" ({self.engine_cpu:.0f} s in all, {who} with start-up)"
         return (f"{f'{rate:.2f} s video/s' if rate else 'rate –'} · {f'{cph:.0f} clips/h' if cph else '– clips/h'}"
                 f" · ETA {hms(self.eta())} · elapsed {hms(time.monotonic() - self.t0)}{cpu}")
 
     def summary_text(self) -> str:
         done = self.counts["done"] + self.counts["no-speech"]
+        figures = self.figures()
+        if self.engine_cpu is not None:  # known at the end: start-up and model loading included
+            who = "Ray actors" if self.engine == "ray" else "worker processes"
+            figures += f" ({self.engine_cpu:.0f} s in all, {who} with start-up)"
         return (f"{self.finished}/{self.clips} clips · {hms(self.video_done)}/{hms(self.video_total)} video · "
-                f"{self.figures()} · built {done}, failed {self.counts['failed']}")
+                f"{figures} · built {done}, failed {self.counts['failed']}")
 
     def summary(self, final: bool = False) -> None:
         self.last_summary = time.monotonic()

@@ -214,7 +214,7 @@ def _tracks_from_sidecar(sidecar: dict[str, Any], streams: list[Any]) -> tuple[A
             continue
         try:
             index = int(entry["audio_index"])
-            lang = get_language(str(entry["language"])).iso3
+            lang = _track_language(entry)
         except (KeyError, TypeError, ValueError) as err:
             raise BadInputError(f"sidecar track {entry!r} lacks audio_index/language ({err})") from None
         if not 0 <= index < len(streams):
@@ -225,6 +225,17 @@ def _tracks_from_sidecar(sidecar: dict[str, Any], streams: list[Any]) -> tuple[A
         tracks.append(AudioTrack(index, lang, label in (sidecars.LABEL_SYNTHETIC, sidecars.LABEL_PSEUDO),
                                  label == sidecars.LABEL_ORIGINAL, label))
     return tuple(tracks)
+
+
+UNDETERMINED = "und"  # ISO 639-2: a clip without speech; its original track is still training audio
+
+
+def _track_language(entry: dict[str, Any]) -> str:
+    """A sidecar track's language: a known code, or ``und`` for the original of a clip without speech
+    (its dub tracks equal it; its audio is as good as any for the audio-visual pairs)."""
+    if entry.get("language") == UNDETERMINED and entry.get("kind") == sidecars.KIND_ORIGINAL:
+        return UNDETERMINED
+    return get_language(str(entry["language"])).iso3
 
 
 def _controls_from_sidecar(sidecar: dict[str, Any], streams: list[Any]) -> tuple[tuple[str, int], ...]:
@@ -243,7 +254,7 @@ def stated_original(media: Path, title_id: str, sidecar: dict[str, Any] | None,
                     language_map: dict[str, str]) -> list[tuple[str, str]]:
     """(where, iso3) claims about the original language, strongest first: sidecar, then user map."""
     stated: list[tuple[str, str]] = []
-    if sidecar is not None and sidecar.get("source_language"):
+    if sidecar is not None and sidecar.get("source_language") not in (None, "", UNDETERMINED):
         stated.append(("sidecar source_language", get_language(str(sidecar["source_language"])).iso3))
     for key in (title_id, media.name, media.stem):
         if key in language_map:

@@ -4,6 +4,7 @@ stages, and its real sizes are the published architectures (counted on the meta 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -61,10 +62,12 @@ def _workers(out: str) -> list[tuple[str, str, str]]:
 
 
 def test_tiny_cpu_run_prints_model_stage_share(tmp_path):
-    out = _run(tmp_path)
+    out = _run(tmp_path, "--save-cpu-profile", str(tmp_path / "profile.json"))
+    profile = json.loads((tmp_path / "profile.json").read_text())
+    assert {"input", "align", "match-loudness", "remux", "transcribe"} <= set(profile["per_min"])
     for stage in ("separate", "transcribe", "translate", "synthesize", "voice-convert"):
         assert f'"stage": "{stage}"' in out
-    share = re.search(r"worker wall time on this machine .*: model stages (\d+) %, CPU stages (\d+) %", out)
+    share = re.search(r"worker wall time \(.*measured here\): model stages (\d+) %, CPU stages (\d+) %", out)
     assert share, out
     assert 98 <= int(share[1]) + int(share[2]) <= 102
     projected = re.findall(r"a worker spends (\d+) % of its time in model stages", out)
@@ -77,5 +80,38 @@ def test_tiny_cpu_run_prints_model_stage_share(tmp_path):
 @pytest.mark.slow
 def test_measured_workers_run_as_processes(tmp_path):
     """The path a GPU node takes (N worker processes, each loading its models), run on the CPU."""
-    out = _run(tmp_path, "--measure", "--rounds", "1")
+    profile = tmp_path / "profile.json"  # a node without lssd's offline stack takes its CPU stages from a file
+    profile.write_text(json.dumps({"machine": "elsewhere", "clip_s": 30, "clip_wall_s": 9.0, "per_min": {
+        "input": 1.0, "separate": 2.0, "transcribe": 3.0, "align": 0.5, "match-loudness": 0.5, "remux": 1.0,
+        "qc": 2.0, "other": 0.5}}))
+    out = _run(tmp_path, "--measure", "--rounds", "1", "--cpu-profile", str(profile))
+    assert "from " + str(profile) + ", measured on elsewhere" in out
     assert "measured: N worker processes on cpu" in out and [w[0] for w in _workers(out)] == ["1", "2", "4"], out
+
+
+@pytest.mark.slow
+def test_real_size_stages_run(monkeypatch):
+    """Every real-size stage's code runs before a GPU is lent: the 2.3 B SeamlessM4T and WavLM-Large on
+    the meta device (shapes only), htdemucs and the unit vocoder on the CPU, Whisper at large-v3's widths
+    with one layer each side (the other 31 are the same code)."""
+    bench = _bench()
+    meta, cpu = torch.device("meta"), torch.device("cpu")
+    with torch.inference_mode():
+        translate, _ = bench.seamless("real", meta)
+        translate.run(4.0)
+        (convert,) = bench.voice_convert("real", meta)
+        convert.run(4.0)
+        (separate,) = bench.separate("real", cpu)
+        separate.run(2.0)
+        from transformers import SeamlessM4Tv2Config
+        from transformers.models.seamless_m4t_v2.modeling_seamless_m4t_v2 import SeamlessM4Tv2CodeHifiGan
+
+        vocoder = SeamlessM4Tv2CodeHifiGan(SeamlessM4Tv2Config()).eval()
+        units = torch.randint(0, vocoder.config.unit_hifi_gan_vocab_size, (2, bench.UNITS_PER_S * 4))
+        zero = torch.zeros(2, 1, dtype=torch.long)
+        wave = vocoder(input_ids=units, speaker_id=zero, lang_id=zero)[0]
+        assert wave.shape[0] == 2 and wave.shape[-1] > 16_000 * 3  # ≈4 s of 16 kHz speech per segment
+        monkeypatch.setitem(bench.SIZES["real"], "whisper",
+                            {**bench.SIZES["real"]["whisper"], "n_audio_layer": 1, "n_text_layer": 1})
+        (transcribe,) = bench.transcribe("real", cpu)
+        transcribe.run(2.0)
