@@ -149,6 +149,7 @@ def whisper_model(size: str, device: torch.device):
 
     with torch.device(device):
         model = Whisper(ModelDimensions(**SIZES[size]["whisper"]))
+        torch.nn.init.normal_(model.decoder.positional_embedding, std=0.01)  # torch.empty: garbage, maybe NaN
     return (model.half() if device.type == "cuda" else model).eval()  # whisper's fp16 on a GPU
 
 
@@ -340,6 +341,9 @@ def _worker(index: int, workers: int, size: str, device_name: str, audio_s: floa
         torch.set_num_threads(1)
     try:
         built = build(size, device)
+        if device.type == "cuda":  # the fp32 copies models were made in: a real worker loads fp16 files
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
         with torch.inference_mode():
             one_round(built, min(audio_s, 4.0), 1)  # warm-up
             sync(device)
@@ -460,6 +464,9 @@ def main() -> int:
 
     torch.manual_seed(0)
     built = build(args.size, device)
+    if device.type == "cuda":  # peak memory from here: the loaded models and their work, not their making
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
     seconds = time_stages(built, device, audio_s)
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     for stage in built:
