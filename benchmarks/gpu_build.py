@@ -463,6 +463,8 @@ def main() -> int:
     print(f"size {args.size} on {device} ({name}), {audio_s:g} s of audio per model stage, random weights", flush=True)
 
     torch.manual_seed(0)
+    if device.type == "cpu":  # one thread, as a dataset worker on a shared machine: no spinning thread pools
+        torch.set_num_threads(1)
     built = build(args.size, device)
     if device.type == "cuda":  # peak memory from here: the loaded models and their work, not their making
         torch.cuda.empty_cache()
