@@ -26,6 +26,7 @@ from lssd.dataset import card, clips, gpus
 from lssd.dataset.manifest import FINISHED, Manifest
 from lssd.dataset.pool import Crash, Event, LocalPool
 from lssd.dataset.progress import BuildProgress, hms
+from lssd.dub.paper_profile import print_deviations
 from lssd.dataset.worker import BUSY, Job, MODE_DUB, MODE_SEPARATE, WORK, WorkerSpec, make_config
 from lssd.config import usable_cores
 from lssd.errors import BadInputError
@@ -107,8 +108,7 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
     fit = gpus.check_fit(cfg, opts.workers_per_gpu)  # before any worker loads a model
     if fit:
         console.print(f"GPU memory: {fit}", highlight=False)
-    for line in deviations:
-        console.print(f"[yellow]paper profile deviation:[/] {line}")
+    print_deviations(console, deviations)
     outputs.check_writable(out_dir, "the dataset folder")
     if selection.release is not None:
         _copy_release(selection.release, out_dir)
