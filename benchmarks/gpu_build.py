@@ -44,8 +44,10 @@ the CPU stages needs lssd's whole offline stack. ``--save-cpu-profile FILE`` wri
 benchmarks/gpu_build_cpu_profile.json holds a 30 s clip's CPU stages from the project's 2-core CPU
 machine (slower than a GPU node's cores: an upper bound on their time).
 
-No GPU was lent to the session that wrote this: the real-size path has been checked on a CPU only for its
-architectures (tests/benchmarks/test_gpu_build.py counts their parameters against the published sizes).
+No GPU was lent to the session that wrote this, so it has never run on one. What a CPU can check is checked
+(tests/dataset/test_gpu_build.py): the real sizes' parameter counts against the published ones, and, in a
+slow test, every real-size stage's code (SeamlessM4T and WavLM-Large on the meta device, htdemucs and the
+vocoder on the CPU, Whisper at large-v3's widths with one layer); the measured-workers path runs on a CPU.
 """
 
 from __future__ import annotations
