@@ -29,10 +29,14 @@ def read_frame(source: str | IO[bytes], columns: Sequence[str] | None = None) ->
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(source)
+    plain = pq.ParquetFile(source)
+    schema = plain.schema_arrow
     names = list(columns) if columns is not None else schema.names
-    dictionaries = [path for path in map(_string_path, map(schema.field, names)) if path]
-    plain, file = pq.ParquetFile(source), pq.ParquetFile(source, read_dictionary=dictionaries)
+    strings = {name for name in names if _has_strings(schema.field(name).type)}
+    leaves = (plain.schema.column(i) for i in range(len(plain.schema)))  # writers name list items apart
+    dictionaries = [leaf.path for leaf in leaves
+                    if leaf.path.split(".")[0] in strings and leaf.physical_type == "BYTE_ARRAY"]
+    file = pq.ParquetFile(source, read_dictionary=dictionaries)
     data = {}
     for name in names:  # a column at a time, a row group at a time: never the whole table in Arrow
         parts = []
@@ -48,15 +52,13 @@ def read_frame(source: str | IO[bytes], columns: Sequence[str] | None = None) ->
     return pd.DataFrame(data, index=pd.RangeIndex(file.metadata.num_rows), copy=False)
 
 
-def _string_path(field: Any) -> str | None:
-    """The column path of a string column or of a list column's string items (read as dictionaries)."""
+def _has_strings(kind: Any) -> bool:
+    """A string column, or a list column of strings (both read as dictionaries)."""
     import pyarrow as pa
 
-    kind = field.type
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        item = kind.value_type
-        return f"{field.name}.list.element" if pa.types.is_string(item) or pa.types.is_large_string(item) else None
-    return field.name if pa.types.is_string(kind) or pa.types.is_large_string(kind) else None
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 def _convert(array: Any) -> np.ndarray:

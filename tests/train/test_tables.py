@@ -68,6 +68,16 @@ def test_read_index_holds_the_plain_values_with_a_titles_values_shared(index_pat
     assert list(df.columns) == list(plain.columns) and len(df) == len(plain) == 3000
     for col in df.columns:
         assert df[col].tolist() == plain[col].tolist(), col
+    other = index_path.with_name("legacy.parquet")  # list items named "item", as older writers do
+    table = pq.read_table(index_path)
+    table = table.cast(pa.schema([pa.field(f.name, pa.list_(f.type.value_type)) if pa.types.is_list(f.type) else f
+                                  for f in table.schema], metadata=table.schema.metadata))
+    pq.write_table(table, other, use_compliant_nested_type=False, row_group_size=1000)
+    schema = pq.ParquetFile(other).schema
+    assert "audio_languages.list.item" in {schema.column(i).path for i in range(len(schema))}
+    legacy = read_index(other)
+    for col in df.columns:
+        assert legacy[col].tolist() == plain[col].tolist(), col
     titles = df["title_id"].nunique()
     for col in ("audio_languages", "track_kinds", "control_tracks", "media_path", "title_id"):
         # one object per distinct value and row group at most: no per-row copies
