@@ -286,6 +286,49 @@ def test_tiny_run_on_shards_resumes_mid_epoch(shard_set: Path, tmp_path: Path) -
     assert resumed == pytest.approx(losses[2:], rel=1e-6)
 
 
+def _ddp_rank(rank: int, port: int, shards: str, out: str) -> None:
+    """One of two gloo ranks of a real run on shards (torchrun's environment); records its shots."""
+    import os
+
+    from lssd.train import loop
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    seen: list[list[int]] = []
+    step = loop.train_step
+
+    def recording(run, micro_batches):
+        seen.append([shot for b in micro_batches for shot in b["shot"].tolist()])
+        return step(run, micro_batches)
+
+    loop.train_step = recording
+    recipe = load_recipe("tiny", ["data.batch_size=2", "data.group_size=1", "optim.steps=6",
+                                  "optim.warmup_steps=1", "train.ckpt_every=100", "train.log_every=100"])
+    train(recipe, None, Path(out) / "run", shards=shards, progress=False, device="cpu")
+    Path(out, f"{rank}.json").write_text(json.dumps(seen))
+
+
+def test_two_gloo_ranks_see_every_sample_of_an_epoch_once(shard_set: Path, tmp_path: Path) -> None:
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_rank, args=(port, str(shard_set), str(tmp_path)), nprocs=2, join=True)
+    table, _ = read_samples(shard_set)
+    per_epoch = len(table) // 4  # steps of 2 ranks x 2 samples
+    ranks = [json.loads((tmp_path / f"{r}.json").read_text()) for r in range(2)]
+    assert [len(steps) for steps in ranks] == [6, 6] and per_epoch < 6  # more than one epoch
+    for epoch in range(6 // per_epoch):
+        steps = slice(epoch * per_epoch, (epoch + 1) * per_epoch)
+        shots = [shot for r in ranks for batch in r[steps] for shot in batch]
+        assert len(shots) == len(set(shots)) == 4 * per_epoch  # once each, across the two ranks
+        assert set(shots) <= set(table["shot_id"])
+
+
 def test_control_tracks_are_stored_and_taken_as_a_s(toy_dataset, tmp_path: Path) -> None:
     from lssd.train.controls import use_control
 
