@@ -105,8 +105,10 @@ def video_clip(frames: Sequence[np.ndarray], top: int, left: int, cfg: VideoConf
     """T frames (H, W, 3) uint8 -> the cropped (3, T, crop, crop) uint8 clip, as the loaders yield it:
     a quarter of float32's bytes through worker queues and to the GPU, where :func:`normalise_video`
     turns a batch into the model's input."""
-    clip = np.stack([f[top:top + cfg.crop, left:left + cfg.crop] for f in frames])
-    return torch.from_numpy(np.ascontiguousarray(clip.transpose(3, 0, 1, 2)))
+    out = np.empty((3, len(frames), cfg.crop, cfg.crop), dtype=np.uint8)
+    for t, frame in enumerate(frames):  # one strided copy per frame into the channels-first clip
+        out[:, t] = frame[top:top + cfg.crop, left:left + cfg.crop].transpose(2, 0, 1)
+    return torch.from_numpy(out)
 
 
 def normalise_video(clip: torch.Tensor, cfg: VideoConfig) -> torch.Tensor:

@@ -326,7 +326,7 @@ def _video(sample: _MemorySample | _TarSample, meta: dict[str, Any], t0: float, 
         bgr = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
         out = cv2.warpAffine(bgr, warp, (cfg.crop, cfg.crop), flags=cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE)
-        frames[k] = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
+        frames[k] = out[:, :, ::-1]  # RGB as a view: video_clip's copy reorders the channels anyway
     return video_clip([frames[k] for k in index.tolist()], 0, 0, cfg)
 
 
