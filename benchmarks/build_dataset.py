@@ -10,7 +10,11 @@ CPU on a loaded machine), clips/hour, and per clip
 * ``in_worker_overhead_s``: the worker's wall time on the clip minus stages and QC (claim, probe, sidecar,
   clean-up),
 * ``overhead_s``: the build's wall × workers / clips minus stages and QC: everything else, worker
-  start-up (imports, model loading, once per worker) and the builder's planning, probing and card included.
+  start-up (imports, model loading, once per worker) and the builder's planning, probing and card included,
+* ``cpu_per_clip_s`` / ``cpu_outside_clips_s``: the build's CPU seconds per clip (with Ray: the builder's
+  plus what the build's summary line gives for the actors), and the part of them
+  spent outside the workers' clips (start-up, model loading, planning, the card) — the overhead in CPU
+  terms, which a loaded machine does not inflate; ``load_avg``: the machine's 1-minute load at the end.
 
 Targets: overhead ≤ 1 s per clip without QC; workers 1 ≥ 1.3× the loop; Ray within 10 % of the pool.
 
@@ -21,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import resource
 import shlex
 import subprocess
@@ -73,7 +79,8 @@ def qc_seconds(row: dict) -> float:
 
 
 def report(name: str, wall: float, cpu: float, clips: int, workers: int, stage_seconds: list[float],
-           qc: list[float] | None = None, worker_wall: list[float] | None = None) -> dict:
+           qc: list[float] | None = None, worker_wall: list[float] | None = None,
+           worker_cpu: list[float] | None = None) -> dict:
     qc = qc or [0.0] * clips
     stages, qc_mean = sum(stage_seconds) / clips, sum(qc) / clips
     row = {"run": name, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "clips_per_hour": round(clips / wall * 3600, 1),
@@ -81,6 +88,10 @@ def report(name: str, wall: float, cpu: float, clips: int, workers: int, stage_s
            "overhead_s": round(wall * workers / clips - stages - qc_mean, 2)}
     if worker_wall:
         row["in_worker_overhead_s"] = round(sum(worker_wall) / clips - stages - qc_mean, 2)
+    if worker_cpu and all(c is not None for c in worker_cpu):
+        row["cpu_per_clip_s"] = round(cpu / clips, 2)
+        row["cpu_outside_clips_s"] = round((cpu - sum(worker_cpu)) / clips, 2)
+    row["load_avg"] = round(os.getloadavg()[0], 1)
     print(json.dumps(row), flush=True)
     return row
 
@@ -117,15 +128,19 @@ def main() -> None:
                 continue
             out = Path(tmp) / name
             t0, c0 = time.perf_counter(), children_cpu()
-            subprocess.run([sys.executable, "-m", "lssd.cli", "build-dataset", str(root), "-o", str(out), "--langs",
-                            args.langs, "--workers", str(workers), "--engine", engine, *qc, *dub_args],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            log = subprocess.run([sys.executable, "-m", "lssd.cli", "build-dataset", str(root), "-o", str(out),
+                                  "--langs", args.langs, "--workers", str(workers), "--engine", engine, *qc, *dub_args],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
             wall, cpu = time.perf_counter() - t0, children_cpu() - c0
+            if engine == "ray":  # Ray's actors are not this process's children: their CPU is in the summary
+                actors = re.search(r"\((\d+) s in all, Ray actors", log)
+                cpu += float(actors[1]) if actors else float("nan")
             rows = manifest.read(out)
             assert all(r["status"] in manifest.FINISHED for r in rows), [r["reason"] for r in rows]
             results.append(report(f"build-dataset --engine {engine} --workers {workers} {qc[0]}", wall, cpu, len(ids),
                                   workers, [sum(r["stage_seconds"].values()) for r in rows],
-                                  [qc_seconds(r) for r in rows], [r["wall_seconds"] for r in rows]))
+                                  [qc_seconds(r) for r in rows], [r["wall_seconds"] for r in rows],
+                                  [r.get("cpu_seconds") for r in rows]))
         base = {r["run"]: r["clips_per_hour"] for r in results}
         w1, w2, ray = (f"build-dataset --engine {e} --workers {n} --no-qc" for e, n in (("local", 1), ("local", 2), ("ray", 2)))
         if "loop of lssd dub" in base and w1 in base:

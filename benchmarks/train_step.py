@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/train_step.py [--recipes tiny] [--batch-size 8] [--steps 10] [--accum 1,2,4]
     .venv/bin/python benchmarks/train_step.py --recipes b3,c1,ctrl_en --batch-size 2 --steps 1 --warmup 0
+    .venv/bin/python benchmarks/train_step.py --data-workers 2 [--recipes tiny] [--steps 10]
 
 ``--accum K`` keeps the contrastive batch at ``--batch-size`` and computes it as K micro-batches
 (``lssd train --accum-freq K``); the printed factor is its step time over the one-pass step's.
@@ -9,6 +10,12 @@
 Data loading is left out (see benchmarks/loader_throughput.py): this is the model side alone, at the
 recipe's input sizes. Warm-up steps (allocation, lazy initialisation) are not timed. Full-size
 recipes need several GB of memory per sample on a CPU: keep the batch at 1-2 there.
+
+``--data-workers N`` measures the other side instead: real training runs (``lssd.train.loop.train``)
+on the toy dataset through the index loader and through the shard loader with N loader workers, and
+prints the share of each step spent waiting for data (the loop's ``throughput/data_wait_fraction``)
+over ``--steps`` steps after as many untimed ones (worker start-up). On a CPU the loader workers
+share the cores with the model's threads, so the share is an upper bound of a GPU run's.
 """
 
 from __future__ import annotations
@@ -55,6 +62,47 @@ def measure(recipe: Recipe, batch_size: int, steps: int, warmup: int, accum: int
     return (time.perf_counter() - start) / steps, sum(p.numel() for p in model.parameters())
 
 
+def build_data_steps(recipe: Recipe, index, shards) -> int:
+    from lssd.train.build import build_data
+    from lssd.train.distributed import World
+
+    return build_data(recipe, shards or index, World(), shards=shards is not None)[1].steps_per_epoch
+
+
+def data_share(recipe_name: str, workers: int, steps: int, batch_size: int) -> None:
+    """Step time and data-wait share of real runs from the index and from shards (N loader workers)."""
+    import tempfile
+    from pathlib import Path
+
+    from lssd.train.index import build_index, write_index
+    from lssd.train.loop import train
+    from lssd.train.shards import ShardSettings, build_shards
+    from lssd.train.toy import make_toy_dataset
+
+    overrides = [f"data.num_workers={workers}", f"data.batch_size={batch_size}", f"optim.steps={2 * steps}",
+                 "optim.warmup_steps=1", f"train.log_every={steps}", f"train.ckpt_every={10 * steps}"]
+    recipe = load_recipe(recipe_name, overrides)
+    with tempfile.TemporaryDirectory(prefix="lssd-bench-") as tmp:
+        root = Path(tmp)
+        # both intervals inside the first epoch: a new epoch restarts the shard loader's workers
+        # (negligible at scale, not on a toy set), which the loop's meter would count as step time
+        make_toy_dataset(root / "media", n_titles=max(4, -(-2 * steps * batch_size // 3) + 2))
+        index = write_index(build_index(root / "media"), root / "shots.parquet")
+        short = max(recipe.data.video.short_side) if recipe.model.video else 320
+        build_shards(index, root / "shards", ShardSettings(short_side=short,
+                                                           sample_rate=recipe.data.audio.sample_rate))
+        print(f"data share: recipe {recipe_name}, batch {batch_size}, {workers} loader workers, {steps} timed "
+              f"steps after {steps} untimed, torch {torch.get_num_threads()} threads")
+        for name, source, shards in (("index", index, None), ("shards", None, root / "shards")):
+            history = train(recipe, source, root / f"run-{name}", shards=shards, progress=False, device="cpu")
+            last = history[-1]  # the second logging interval: workers started, steady state
+            if len(history) < 2 or build_data_steps(recipe, source, shards) < 2 * steps:
+                print(f"  {name}: fewer than {2 * steps} steps in an epoch; the figures include a restart")
+            step_ms = 1000 * batch_size / last["throughput/samples_per_s"]
+            print(f"  {name:6s} loader: {step_ms:7.1f} ms per step, waiting for data "
+                  f"{100 * last['throughput/data_wait_fraction']:5.1f}% of it")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", default="tiny")
@@ -63,8 +111,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--accum", default="1,2,4", help="micro-batches per step to compare")
+    parser.add_argument("--data-workers", type=int, default=None,
+                        help="measure the data-wait share of real runs with this many loader workers instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.data_workers is not None:
+        for name in args.recipes.split(","):
+            data_share(name, args.data_workers, args.steps, args.batch_size)
+        return
     print(f"torch {torch.__version__}, {args.threads} threads, contrastive batch {args.batch_size}, CPU fp32")
     for name in args.recipes.split(","):
         recipe = load_recipe(name)

@@ -11,7 +11,7 @@ the ideal separator, where the paper uses Demucs). Speech is louder than the sce
 matches the picture can do so through the words (the box) or through the ambience.
 
 Three variants of the ``tiny`` recipe, cross-modal loss only as in App. B.3, trained for the same
-steps from the same seeds:
+steps from the same seeds, and the untrained initialisation as the reference:
 
 * ``no-dub`` (B.3 EN): a_s is the English track again, differently augmented;
 * ``dub`` (B.3 EFJ): a_s cycles through the Spanish, French and Japanese dubs;
@@ -46,8 +46,10 @@ from lssd.eval.probes import HEAR_GRID
 from lssd.languages import get_language
 from lssd.testing.scenes import PICTURES, SAMPLE_RATE, SCENES, TaskItem, scene_sound, write_hear_task
 from lssd.train.index import build_index, write_index
+from lssd.train.build import build_model
+from lssd.train.checkpoint import save_checkpoint
 from lssd.train.loop import train
-from lssd.train.recipes import load_recipe
+from lssd.train.recipes import load_recipe, to_dict
 from lssd.train.toy import SENTENCES as TOY_SENTENCES
 
 LANGS = ("eng", "spa", "fra", "jpn")
@@ -71,6 +73,8 @@ FPS = 25
 SHOT = 4.0  # seconds
 SPEECH_RMS, SCENE_GAIN = 0.15, 0.5  # speech louder than the scene sound (RMS 0.05)
 VARIANTS = {
+    # the reference: the initial weights every variant starts from (seeded as `lssd train` seeds them), never updated
+    "untrained": ["data.policy=none", "model.separate_audio_heads=true"],
     "no-dub": ["data.policy=none", "model.separate_audio_heads=true"],
     "dub": ["data.policy=round_robin:spa,fra,jpn", "model.separate_audio_heads=true"],
     "SEP": ["data.policy=none", "data.secondary=false", "data.has_languages=[eng]"],
@@ -207,7 +211,12 @@ def pretrain(variant: str, seed: int, index: Path, out: Path, steps: int, batch:
                  "loss.lambda_v=0", "loss.lambda_a=0", f"data.batch_size={batch}", "data.group_size=4", "data.num_workers=1",
                  f"train.ckpt_every={steps}", "train.keep_checkpoints=1", f"train.log_every={max(1, steps // 10)}",
                  *VARIANTS[variant]]
-    train(load_recipe("tiny", overrides), index, out, resume=True, device="cpu", progress=False)
+    recipe = load_recipe("tiny", overrides)
+    if variant == "untrained":
+        torch.manual_seed(seed)  # as lssd.train.loop.setup does before it builds the model
+        save_checkpoint({"step": 0, "recipe": to_dict(recipe), "model": build_model(recipe).state_dict()}, out, 1)
+    else:
+        train(recipe, index, out, resume=True, device="cpu", progress=False)
     (out / "done").write_text("")
     return out
 
@@ -218,7 +227,7 @@ def summarise(results: dict, runs: dict[tuple[str, int], str]) -> tuple[str, dic
     for (variant, _), name in runs.items():
         for task, score in results["runs"][name]["tasks"].items():
             table.setdefault(task, {}).setdefault(variant, []).append(score["mean"])
-    variants = list(VARIANTS)
+    variants = [v for v in VARIANTS if v in {variant for variant, _ in runs}]
     chance = {"scene": 100 / len(SCENE_NAMES), "language": 100 / len(LANGS)}
     lines = ["| task (top-1 %, chance) | " + " | ".join(variants) + " |", "|---" * (len(variants) + 1) + "|"]
     for task in ("scene", "language"):

@@ -26,6 +26,7 @@ from lssd.dataset import card, clips, gpus
 from lssd.dataset.manifest import FINISHED, Manifest
 from lssd.dataset.pool import Crash, Event, LocalPool
 from lssd.dataset.progress import BuildProgress, hms
+from lssd.dub.paper_profile import print_deviations
 from lssd.dataset.worker import BUSY, Job, MODE_DUB, MODE_SEPARATE, WORK, WorkerSpec, make_config
 from lssd.config import usable_cores
 from lssd.errors import BadInputError
@@ -107,8 +108,7 @@ def build(opts: BuildOptions, console: Console) -> Outcome:
     fit = gpus.check_fit(cfg, opts.workers_per_gpu)  # before any worker loads a model
     if fit:
         console.print(f"GPU memory: {fit}", highlight=False)
-    for line in deviations:
-        console.print(f"[yellow]paper profile deviation:[/] {line}")
+    print_deviations(console, deviations)
     outputs.check_writable(out_dir, "the dataset folder")
     if selection.release is not None:
         _copy_release(selection.release, out_dir)
@@ -189,56 +189,64 @@ def _run(opts: BuildOptions, cfg, out_dir: Path, todo: list[Job], members: dict,
         progress.clip_finished(slot, row, durations[job.clip_id])
 
     last_parquet = time.monotonic()
+    with progress, _warnings_to(progress.log_path), _started(pool, progress):
+        while queue or running or deferred:
+            now = time.monotonic()
+            queue.extend(job for at, job in deferred if at <= now)
+            deferred = [(at, job) for at, job in deferred if at > now]
+            while idle and queue:
+                slot, job = idle.pop(), queue.popleft()
+                pool.submit(slot, job)
+                running[slot] = job
+                progress.worker_took(slot, job.clip_id, durations[job.clip_id], job.attempt)
+            progress.tick()
+            if not running:
+                time.sleep(min(at for at, _ in deferred) - now if deferred else 0.1)
+                continue
+            for slot, result in pool.wait(set(running), timeout=0.5):
+                if isinstance(result, Event):
+                    if result.kind == "ready":
+                        progress.worker_ready(slot, result.info)
+                    elif result.kind == "stage":
+                        progress.worker_stage(slot, result.info.get("stage", ""))
+                    continue
+                job = running.pop(slot)
+                idle.add(slot)
+                progress.worker_idle(slot)
+                if isinstance(result, Crash):
+                    pool.restart(slot)
+                    if job.attempt < MAX_ATTEMPTS:
+                        progress.note(f"worker {slot} died on {job.clip_id} ({result.reason}): retrying it")
+                        queue.appendleft(replace(job, attempt=job.attempt + 1))
+                    else:
+                        record(None, job, {"id": job.clip_id, "status": "failed", "input": job.input,
+                                           "attempts": job.attempt,
+                                           "reason": f"{result.reason} on every attempt"})
+                elif result["status"] == BUSY:
+                    progress.worker_idle(slot, f"{job.clip_id} is held by {result['reason'] or 'another builder'}")
+                    deferred.append((time.monotonic() + BUSY_RETRY_S, job))
+                else:
+                    record(slot, job, result)
+            if time.monotonic() - last_parquet > PARQUET_EVERY_S:
+                manifest.write_parquet()
+                last_parquet = time.monotonic()
+    return progress.cpu_seconds
+
+
+@contextmanager
+def _started(pool: Any, progress: BuildProgress):
+    """Start the pool; close it (at once on Ctrl-C) before the final summary, which then has the
+    workers' own CPU seconds."""
     interrupted = False
     try:
-        with progress, _warnings_to(progress.log_path):
-            pool.start()
-            while queue or running or deferred:
-                now = time.monotonic()
-                queue.extend(job for at, job in deferred if at <= now)
-                deferred = [(at, job) for at, job in deferred if at > now]
-                while idle and queue:
-                    slot, job = idle.pop(), queue.popleft()
-                    pool.submit(slot, job)
-                    running[slot] = job
-                    progress.worker_took(slot, job.clip_id, durations[job.clip_id], job.attempt)
-                progress.tick()
-                if not running:
-                    time.sleep(min(at for at, _ in deferred) - now if deferred else 0.1)
-                    continue
-                for slot, result in pool.wait(set(running), timeout=0.5):
-                    if isinstance(result, Event):
-                        if result.kind == "ready":
-                            progress.worker_ready(slot, result.info)
-                        elif result.kind == "stage":
-                            progress.worker_stage(slot, result.info.get("stage", ""))
-                        continue
-                    job = running.pop(slot)
-                    idle.add(slot)
-                    progress.worker_idle(slot)
-                    if isinstance(result, Crash):
-                        pool.restart(slot)
-                        if job.attempt < MAX_ATTEMPTS:
-                            progress.note(f"worker {slot} died on {job.clip_id} ({result.reason}): retrying it")
-                            queue.appendleft(replace(job, attempt=job.attempt + 1))
-                        else:
-                            record(None, job, {"id": job.clip_id, "status": "failed", "input": job.input,
-                                               "attempts": job.attempt,
-                                               "reason": f"{result.reason} on every attempt"})
-                    elif result["status"] == BUSY:
-                        progress.worker_idle(slot, f"{job.clip_id} is held by {result['reason'] or 'another builder'}")
-                        deferred.append((time.monotonic() + BUSY_RETRY_S, job))
-                    else:
-                        record(slot, job, result)
-                if time.monotonic() - last_parquet > PARQUET_EVERY_S:
-                    manifest.write_parquet()
-                    last_parquet = time.monotonic()
+        pool.start()
+        yield
     except KeyboardInterrupt:
         interrupted = True
         raise
     finally:
         pool.close(kill=interrupted)
-    return progress.cpu_seconds
+        progress.engine_cpu = pool.cpu_seconds
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import ctypes
 import logging
 import multiprocessing as mp
 import os
+import resource
 import signal
 import sys
 import time
@@ -57,6 +58,11 @@ def log_to_file(out_dir: str) -> Path:
     return path
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         try:
@@ -89,12 +95,15 @@ class LocalPool:
         self.procs: list[Any] = [None] * len(specs)
         self.conns: list[Connection | None] = [None] * len(specs)
         self._closed: set[int] = set()  # slots whose idle worker hung up
+        self._children_cpu0 = 0.0
+        self.cpu_seconds: float | None = None  # the worker processes' CPU seconds, known once the pool is closed
 
     @property
     def size(self) -> int:
         return len(self.specs)
 
     def start(self) -> None:
+        self._children_cpu0 = _children_cpu()
         for slot in range(self.size):
             self._spawn(slot)
 
@@ -180,3 +189,4 @@ class LocalPool:
                     proc.join()
             if conn is not None:
                 conn.close()
+        self.cpu_seconds = _children_cpu() - self._children_cpu0  # every worker joined: replaced ones too

@@ -60,6 +60,7 @@ class BuildProgress:
         self.worker_seconds = 0.0  # wall seconds workers spent on the clips finished (computed here, not reused)
         self.video_measured = 0.0
         self.cpu_seconds = 0.0
+        self.engine_cpu: float | None = None  # the worker processes' (Ray actors') own CPU, set at the end
         self.t0 = time.monotonic()
         self.last_summary = self.t0
         self.plain = not console.is_terminal
@@ -159,8 +160,12 @@ class BuildProgress:
 
     def summary_text(self) -> str:
         done = self.counts["done"] + self.counts["no-speech"]
+        figures = self.figures()
+        if self.engine_cpu is not None:  # known at the end: start-up and model loading included
+            who = "Ray actors" if self.engine == "ray" else "worker processes"
+            figures += f" ({self.engine_cpu:.0f} s in all, {who} with start-up)"
         return (f"{self.finished}/{self.clips} clips · {hms(self.video_done)}/{hms(self.video_total)} video · "
-                f"{self.figures()} · built {done}, failed {self.counts['failed']}")
+                f"{figures} · built {done}, failed {self.counts['failed']}")
 
     def summary(self, final: bool = False) -> None:
         self.last_summary = time.monotonic()

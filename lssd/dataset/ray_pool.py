@@ -6,25 +6,64 @@ build uses GPUs); every actor
 writes into the shared ``OUT`` and returns the clip's manifest row to the driver, which merges the
 manifest. An actor that dies on a clip is reported as a :class:`~lssd.dataset.pool.Crash` of that clip and
 replaced, exactly as a local worker process is.
+
+An embedded cluster is lssd's own: its session files (logs, sockets, spilled objects) live in a temporary
+folder the build removes when it ends, instead of ``/tmp/ray``; its token authentication (Ray's default)
+stays on, with a token made for this process and handed to the cluster in the environment, so nothing is
+written to ``~/.ray``, and Ray's notice that the default is on is dropped. Actors write their output to
+``OUT/logs/worker-<pid>.log`` as local workers do. A cluster joined by address keeps its own settings; the
+summary's CPU seconds of the actors (start-up and model loading included) come from the actors themselves.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from lssd.dataset.gpus import ray_gpus
-from lssd.dataset.pool import Crash
-from lssd.dataset.worker import ClipWorker, Job, WorkerSpec
+from lssd.dataset.pool import Crash, log_to_file
+from lssd.dataset.worker import ClipWorker, Job, WorkerSpec, process_cpu_seconds
 from lssd.errors import LssdError
+
+_TOKEN = secrets.token_hex(32)  # one per builder process: Ray's token loader caches what it read first
 
 
 class _Actor:
     def __init__(self, spec: WorkerSpec) -> None:
+        log_to_file(spec.out_dir)
         self.worker = ClipWorker(spec)
 
     def run(self, job: Job) -> dict[str, Any]:
         return self.worker.run(job)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of this actor's process (start-up and model loading included) and its tools."""
+        return process_cpu_seconds()
+
+
+def embedded_cluster_env() -> dict[str, str]:
+    """What an embedded cluster gets in its environment: this process's token, which Ray's default token
+    authentication then uses instead of making (and saving) one — unless the user chose Ray's
+    authentication settings themselves."""
+    if any(k in os.environ for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+        return {}
+    return {"RAY_AUTH_TOKEN": _TOKEN}
+
+
+class _TokenNotice(logging.Filter):
+    """Drops Ray's notice that token authentication is on by default: for lssd's own cluster that is
+    the intended setting, not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled")
+
+
+_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
 class RayPool:
@@ -41,6 +80,9 @@ class RayPool:
         self.actors: list[Any] = [None] * len(specs)
         self.futures: dict[Any, int] = {}
         self._started_here = False
+        self._session_dir: Path | None = None  # the embedded cluster's session files, removed at close
+        self._env_before: dict[str, str | None] = {}
+        self.cpu_seconds: float | None = None  # the actors' CPU seconds, known once the pool is closed
 
     @property
     def size(self) -> int:
@@ -55,7 +97,17 @@ class RayPool:
             if self.address:
                 ray.init(address=self.address, **kwargs)
             else:  # an embedded cluster sized so every worker gets its CPU
-                ray.init(num_cpus=max(self.size, os.cpu_count() or 1), **kwargs)
+                self._session_dir = Path(tempfile.mkdtemp(prefix="lssd-ray-"))  # short: Ray's sockets live in it
+                env = embedded_cluster_env()
+                self._env_before = {k: os.environ.get(k) for k in env}
+                os.environ.update(env)
+                notice = _TokenNotice()
+                logging.getLogger(_AUTH_LOGGER).addFilter(notice)
+                try:
+                    ray.init(num_cpus=max(self.size, os.cpu_count() or 1), _temp_dir=str(self._session_dir),
+                             logging_level=logging.WARNING, **kwargs)
+                finally:
+                    logging.getLogger(_AUTH_LOGGER).removeFilter(notice)
             self._started_here = True
         share = ray_gpus(self.use_gpus, self.workers_per_gpu, ray.cluster_resources().get("GPU", 0))
         self.remote = ray.remote(_Actor).options(num_cpus=1, num_gpus=share, max_restarts=0)
@@ -88,8 +140,24 @@ class RayPool:
         return out
 
     def close(self, kill: bool = False) -> None:
-        for actor in self.actors:
-            if actor is not None:
-                self.ray.kill(actor)
+        live = [a for a in self.actors if a is not None]
+        if live and not kill:
+            self.cpu_seconds = self._actors_cpu(live)
+        for actor in live:
+            self.ray.kill(actor)
         if self._started_here:
             self.ray.shutdown()
+        for key, value in self._env_before.items():  # also after a failed start
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if self._session_dir is not None:
+            shutil.rmtree(self._session_dir, ignore_errors=True)
+
+    def _actors_cpu(self, actors: list[Any]) -> float | None:
+        """The actors' CPU seconds (an actor replaced after a crash took its own with it)."""
+        try:
+            return sum(self.ray.get([a.cpu_seconds.remote() for a in actors], timeout=30))
+        except Exception:  # an actor that died at the end: the figure would be wrong, so none
+            return None

@@ -121,7 +121,7 @@ class ClipWorker:
         fd = locks.try_lock(lock)
         if fd is None:
             return {"id": job.clip_id, "status": BUSY, "reason": locks.holder(lock)}
-        t0, cpu0 = time.perf_counter(), _cpu_seconds()
+        t0, cpu0 = time.perf_counter(), process_cpu_seconds()
         engines = loaded_engines()
         seed_clip(job.clip_id)  # a library drawing on a global generator draws the same for this clip anywhere
         try:
@@ -149,7 +149,7 @@ class ClipWorker:
             row["reused_by"] = worker_name()
             row.setdefault("finished", datetime.now(timezone.utc).isoformat(timespec="seconds"))
             return row
-        row.update(wall_seconds=round(time.perf_counter() - t0, 3), cpu_seconds=round(_cpu_seconds() - cpu0, 3),
+        row.update(wall_seconds=round(time.perf_counter() - t0, 3), cpu_seconds=round(process_cpu_seconds() - cpu0, 3),
                    finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), worker=worker_name())
         return row
 
@@ -325,7 +325,7 @@ def _provenances(prov: dict[str, Any]) -> list[dict[str, Any]]:
     return [prov, *[p for n in nested for p in _provenances(n)]]
 
 
-def _cpu_seconds() -> float:
+def process_cpu_seconds() -> float:
     """CPU seconds of this process and the tools it waited for (ffmpeg, rubberband, espeak-ng)."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime

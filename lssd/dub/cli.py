@@ -20,6 +20,7 @@ from rich.progress import (BarColumn, Progress, SpinnerColumn, TaskProgressColum
 from rich.table import Table
 
 from lssd import stages
+from lssd.dub.paper_profile import print_deviations
 from lssd.config import CONTAINERS, EQ_MODES, PROFILES, SEAMLESS_MODES, DubConfig, default
 from lssd.errors import BadInputError
 from lssd.languages import get_language, parse_langs
@@ -106,8 +107,7 @@ def _run(input: Path, langs: str | None, output: Path | None, workdir: Path | No
         raise BadInputError(f"{until or 'dub'} needs the target languages: --langs es,fr,ja")
     reporter = RichReporter()
     pipeline = Pipeline(DubConfig(langs=parse_langs(langs) if langs else (), **cfg_kwargs), reporter)
-    for line in pipeline.deviations:
-        console.print(f"[yellow]paper profile deviation:[/] {escape(line)}")
+    print_deviations(console, pipeline.deviations)
     forced = ({"all"} if until is None else {until}) if force else set()
     with _build_claim(output), reporter:
         result = pipeline.run(input, output=output, workdir=workdir, until=until, force=forced, overwrite=overwrite)

@@ -162,3 +162,11 @@ def _eq(cfg: DubConfig) -> tuple[DubConfig, list[str]]:
         return cfg, ["match-loudness: builtin EQ match instead of matchering, which is not installed (it is GPL-3.0, "
                      "so optional: pip install 'lssd[matchering]')"]
     return replace(cfg, eq="matchering"), []
+
+
+def print_deviations(console, deviations: list[str]) -> None:
+    """One line per deviation, the text escaped (a hint such as ``pip install 'lssd[matchering]'`` is not markup)."""
+    from rich.markup import escape
+
+    for line in deviations:
+        console.print(f"[yellow]paper profile deviation:[/] {escape(line)}")

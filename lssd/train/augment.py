@@ -101,14 +101,28 @@ def sample_crop(rng: np.random.Generator, height: int, width: int, crop: int,
     return (height - crop) // 2, (width - crop) // 2
 
 
+def video_clip(frames: Sequence[np.ndarray], top: int, left: int, cfg: VideoConfig) -> torch.Tensor:
+    """T frames (H, W, 3) uint8 -> the cropped (3, T, crop, crop) uint8 clip, as the loaders yield it:
+    a quarter of float32's bytes through worker queues and to the GPU, where :func:`normalise_video`
+    turns a batch into the model's input."""
+    out = np.empty((3, len(frames), cfg.crop, cfg.crop), dtype=np.uint8)
+    for t, frame in enumerate(frames):  # one strided copy per frame into the channels-first clip
+        out[:, t] = frame[top:top + cfg.crop, left:left + cfg.crop].transpose(2, 0, 1)
+    return torch.from_numpy(out)
+
+
+def normalise_video(clip: torch.Tensor, cfg: VideoConfig) -> torch.Tensor:
+    """A uint8 clip or batch (..., 3, T, H, W) -> float32 ``(x / 255 - mean) / std`` per channel, on
+    the clip's device; a float tensor is returned as it is (already normalised)."""
+    if clip.is_floating_point():
+        return clip
+    scale, bias = (torch.from_numpy(a).to(clip.device) for a in _normalisation(cfg.mean, cfg.std))
+    return clip.to(torch.float32) * scale + bias
+
+
 def video_tensor(frames: Sequence[np.ndarray], top: int, left: int, cfg: VideoConfig) -> torch.Tensor:
     """T frames (H, W, 3) uint8 -> cropped, normalised (3, T, crop, crop) float32."""
-    clip = np.stack([f[top:top + cfg.crop, left:left + cfg.crop] for f in frames])
-    scale, bias = _normalisation(cfg.mean, cfg.std)
-    out = np.empty((3, *clip.shape[:3]), dtype=np.float32)
-    np.multiply(clip.transpose(3, 0, 1, 2), scale, out=out)
-    out += bias
-    return torch.from_numpy(out)
+    return normalise_video(video_clip(frames, top, left, cfg), cfg)
 
 
 @lru_cache(maxsize=4)

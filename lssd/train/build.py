@@ -100,6 +100,18 @@ def build_loader(recipe: Recipe, shots, world: World, shards: str | None = None)
     )
 
 
+def build_data(recipe: Recipe, source: Path | str, world: World, shards: bool = False):
+    """A run's data at start: the recipe's shots of an index (or of a shard set's sample table), its
+    loader for this rank and the schedule. Millions of shots: the whole table and the recipe's subset
+    are in memory together only while the subset is taken."""
+    table = read_shots(source, shards=shards)
+    reference = Schedule.reference_steps(recipe, table, world.size)
+    shots = select_shots(recipe, table)
+    del table
+    loader = build_loader(recipe, shots, world, str(source) if shards else None)
+    return shots, loader, Schedule.from_reference(recipe, loader.steps_per_epoch, reference)
+
+
 def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.AdamW:
     """AdamW; biases, norms and positional/class embeddings are not weight-decayed (as MViT trains)."""
     decay, no_decay = [], []
@@ -136,8 +148,15 @@ class Schedule:
         """As many steps (and warm-up steps) as ``recipe.optim.match_steps`` makes on its own shots of
         ``index`` with the same ranks and accumulation (§5.2: B.1, B.2 "approximately the same number
         of gradient optimization steps" as B.3)."""
+        return cls.from_reference(recipe, steps_per_epoch, cls.reference_steps(recipe, index, ranks))
+
+    @staticmethod
+    def reference_steps(recipe: Recipe, index: Path, ranks: int) -> int | None:
+        """Steps per epoch of ``recipe.optim.match_steps`` on its own shots of ``index`` (None for a
+        recipe that is not step-matched). A run counts them before taking its own subset, so that a
+        table of millions of shots and one subset of it are in memory at a time, not two subsets."""
         if recipe.optim.match_steps is None:
-            return cls.of(recipe, steps_per_epoch)
+            return None
         from lssd.train.recipes import load_recipe
 
         ref = load_recipe(recipe.optim.match_steps)
@@ -145,9 +164,18 @@ class Schedule:
             raise BadInputError(f"recipe {recipe.name} matches the steps of {ref.name}, which itself "
                                 f"matches {ref.optim.match_steps}; match a recipe with epochs or steps")
         per_step = ref.data.batch_size * ranks * recipe.train.accum_freq
-        ref_per_epoch = max(1, len(select_shots(ref, index)) // per_step)
-        ref_schedule = cls.of(ref, ref_per_epoch)
-        return cls(steps_per_epoch, ref_schedule.total, ref_schedule.warmup, ref.name, ref_per_epoch)
+        return max(1, len(select_shots(ref, index)) // per_step)
+
+    @classmethod
+    def from_reference(cls, recipe: Recipe, steps_per_epoch: int, reference_steps: int | None) -> Schedule:
+        """The schedule of a run with ``steps_per_epoch``, step-matched to :meth:`reference_steps`."""
+        if recipe.optim.match_steps is None:
+            return cls.of(recipe, steps_per_epoch)
+        from lssd.train.recipes import load_recipe
+
+        ref = load_recipe(recipe.optim.match_steps)
+        ref_schedule = cls.of(ref, reference_steps)
+        return cls(steps_per_epoch, ref_schedule.total, ref_schedule.warmup, ref.name, reference_steps)
 
     def lr_factor(self, step: int) -> float:
         """Linear warm-up to the peak, then half a cosine period down to 0 at the last step."""

@@ -11,6 +11,7 @@ without the control are dropped, with their count in ``df.attrs["warnings"]``.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from lssd import sidecar
@@ -37,28 +38,37 @@ def check_name(name: str) -> str:
 def use_control(df: pd.DataFrame, name: str, primary: str | None = None) -> pd.DataFrame:
     """The shots whose title has control ``name``, each with two kinds of track left: the primary (the
     recipe's ``primary`` language, else the title's original) and the control track(s)."""
+    from lssd.train.tables import distinct_rows, spread
+
     name = check_name(name)
     main = get_language(primary).iso3 if primary else None
-    rows, dropped = [], 0
-    for _, row in df.iterrows():
-        chosen = [(c, i) for c, i in zip(row["control_tracks"], row["control_stream_index"]) if matches(name, c)]
-        lang_p = main if main in row["audio_languages"] else row["original_language"]
-        if not chosen or lang_p not in row["audio_languages"]:
-            dropped += 1
-            continue
-        k = list(row["audio_languages"]).index(lang_p)
-        row = row.copy()
-        row["audio_languages"] = [lang_p, *(PREFIX + c for c, _ in chosen)]
-        row["audio_stream_index"] = [row["audio_stream_index"][k], *(i for _, i in chosen)]
-        row["is_synthetic"] = [row["is_synthetic"][k], *(True for _ in chosen)]
-        row["track_kinds"] = [row["track_kinds"][k], *(sidecar.LABEL_CONTROL for _ in chosen)]
-        rows.append(row)
-    out = pd.DataFrame(rows, columns=df.columns).reset_index(drop=True)
+    sources = ("control_tracks", "control_stream_index", *TRACK_COLUMNS, "original_language")
+    codes, first = distinct_rows(*(df[c] for c in sources))  # a title's shots share their lists
+    per_code = [_with_control(*(df[c].iloc[row] for c in sources), name=name, main=main) for row in first]
+    kept = np.array([tracks is not None for tracks in per_code], dtype=bool)[codes]
+    dropped = int((~kept).sum())
+    out = df[kept].reset_index(drop=True)
+    for k, col in enumerate(TRACK_COLUMNS):
+        out[col] = spread([None if tracks is None else tracks[k] for tracks in per_code], codes[kept])
     out.attrs = dict(df.attrs)
     if dropped:
         out.attrs["warnings"] = [*df.attrs.get("warnings", []),
                                  f"{dropped} shot(s) without a {name} control track left out"]
     return out
+
+
+def _with_control(controls: list[str], control_streams: list[int], languages: list[str], streams: list[int],
+                  synthetic: list[bool], kinds: list[str], original: str, *, name: str, main: str | None
+                  ) -> tuple[list, list, list, list] | None:
+    """A shot's four track lists (TRACK_COLUMNS) as the primary track and the control track(s), or
+    None when its title lacks the control or the primary language."""
+    chosen = [(c, i) for c, i in zip(controls, control_streams) if matches(name, c)]
+    lang_p = main if main in languages else original
+    if not chosen or lang_p not in languages:
+        return None
+    k = list(languages).index(lang_p)
+    return ([lang_p, *(PREFIX + c for c, _ in chosen)], [streams[k], *(i for _, i in chosen)],
+            [synthetic[k], *(True for _ in chosen)], [kinds[k], *(sidecar.LABEL_CONTROL for _ in chosen)])
 
 
 assert {"audio_languages", "audio_stream_index", "is_synthetic", "track_kinds"} == set(TRACK_COLUMNS)

@@ -9,7 +9,8 @@ parallelism; see :class:`MediaReader`). Containers are opened lazily in the proc
 (each DataLoader worker has its own) and kept in a small LRU cache; the dataset holds no other
 state, so an item is a pure function of its :class:`SampleKey`.
 
-Batch keys: ``v_p``, ``v_s`` (B, 3, T, H, W) float32; ``a_p``, ``a_s`` (B, C, n_mels, frames) float32;
+Batch keys: ``v_p``, ``v_s`` (B, 3, T, H, W) uint8 (the crop; the trainer normalises it on its device
+with :func:`lssd.train.augment.normalise_video`); ``a_p``, ``a_s`` (B, C, n_mels, frames) float32;
 ``title`` list[str] (title id), ``title_idx`` (B,) int64, ``shot`` (B,) int64 (index ``shot_id``),
 ``lang_p``, ``lang_s`` list[str]; ``t_p``, ``t_s`` (B,) float64 window starts in seconds.
 """
@@ -26,10 +27,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from lssd.errors import BadInputError
 from lssd.train.augment import (AudioConfig, VideoConfig, audio_features, frame_times, sample_crop,
-                                sample_scale, scaled_size, video_tensor)
+                                sample_scale, scaled_size, video_clip)
 from lssd.train.index import read_index
 from lssd.train.sampler import (DubPolicy, SampleKey, TitleBatchSampler, choose_languages,
                                 parse_policy, sample_seed)
+from lssd.train.tables import Codes, per_distinct
 
 WINDOW = 3.0  # seconds per instance (App. A)
 _EPS = 1e-3  # timestamp tolerance (s) when matching decoded frames to target times
@@ -182,16 +184,18 @@ class QuadrupletDataset(Dataset):
         self.policy = parse_policy(policy, primary)
         self.video_cfg, self.audio_cfg = video_cfg, audio_cfg
         self.train, self.seed, self.window, self.secondary = train, seed, window, secondary
-        self._paths = index["media_path"].tolist()
-        self._video_stream = index["video_stream"].tolist()
-        self._streams = [dict(zip(langs, idx)) for langs, idx in
-                         zip(index["audio_languages"], index["audio_stream_index"])]
-        self._original = index["original_language"].tolist()
-        self._shot = list(zip(index["shot_start"].tolist(), index["shot_end"].tolist()))
-        self._fps = index["fps"].tolist()
-        self._title = index["title_id"].tolist()
-        self._title_idx = index["title_idx"].tolist()
-        self._shot_id = index["shot_id"].tolist()
+        # millions of shots: small codes, views of the index's arrays, one dict per distinct track list
+        self._paths = Codes(index["media_path"])
+        self._video_stream = index["video_stream"].to_numpy()
+        self._streams = per_distinct(lambda langs, idx: dict(zip(langs, idx)), index["audio_languages"],
+                                     index["audio_stream_index"])
+        self._original = Codes(index["original_language"])
+        self._start = index["shot_start"].to_numpy(np.float64)
+        self._end = index["shot_end"].to_numpy(np.float64)
+        self._fps = index["fps"].to_numpy(np.float64)
+        self._title = Codes(index["title_id"])
+        self._title_idx = index["title_idx"].to_numpy()
+        self._shot_id = index["shot_id"].to_numpy()
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -225,32 +229,32 @@ class QuadrupletDataset(Dataset):
                     item[f"a_{tag}"] = audio_features(wave, rng, self.audio_cfg, self.train)
         finally:
             reader.close()
-        item.update(title=self._title[row], title_idx=self._title_idx[row], shot=self._shot_id[row],
+        item.update(title=self._title[row], title_idx=int(self._title_idx[row]), shot=int(self._shot_id[row]),
                     lang_p=key.lang_p, t_p=t_p)
         if self.secondary:
             item.update(lang_s=key.lang_s, t_s=t_s)
         return item
 
     def window_starts(self, row: int, rng: np.random.Generator) -> tuple[float, float]:
-        return instance_starts(*self._shot[row], self.window, rng, self.train)
+        return instance_starts(float(self._start[row]), float(self._end[row]), self.window, rng, self.train)
 
     def _video(self, reader: MediaReader, row: int, start: float,
                rng: np.random.Generator) -> torch.Tensor:
         cfg = self.video_cfg
-        start_s, end_s = self._shot[row]
+        end_s = float(self._end[row])
         # never past the shot's last frame, even when the shot is shorter than the window
         times = np.minimum(frame_times(start, self.window, cfg), end_s - 0.5 / self._fps[row])
         src_h, src_w = reader.video.codec_context.height, reader.video.codec_context.width
         height, width = scaled_size(src_h, src_w, sample_scale(rng, cfg, self.train))
         frames = reader.frames(times, (height, width))
         top, left = sample_crop(rng, height, width, cfg.crop, self.train)
-        return video_tensor(frames, top, left, cfg)
+        return video_clip(frames, top, left, cfg)
 
     def _reader(self, row: int) -> MediaReader:
         """A fresh container per item: an AAC decoder's output after a seek still depends on what it decoded
         before (up to ~0.03 in sample value for ~0.5 s), so a reused container would make an item depend on
         the items before it and a resumed run would not see the same audio. Opening costs ~2 ms."""
-        return MediaReader(self._paths[row], self._video_stream[row])
+        return MediaReader(self._paths[row], int(self._video_stream[row]))
 
 
 def instance_starts(start: float, end: float, window: float, rng: np.random.Generator,

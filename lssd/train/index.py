@@ -214,7 +214,7 @@ def _tracks_from_sidecar(sidecar: dict[str, Any], streams: list[Any]) -> tuple[A
             continue
         try:
             index = int(entry["audio_index"])
-            lang = get_language(str(entry["language"])).iso3
+            lang = _track_language(entry)
         except (KeyError, TypeError, ValueError) as err:
             raise BadInputError(f"sidecar track {entry!r} lacks audio_index/language ({err})") from None
         if not 0 <= index < len(streams):
@@ -225,6 +225,17 @@ def _tracks_from_sidecar(sidecar: dict[str, Any], streams: list[Any]) -> tuple[A
         tracks.append(AudioTrack(index, lang, label in (sidecars.LABEL_SYNTHETIC, sidecars.LABEL_PSEUDO),
                                  label == sidecars.LABEL_ORIGINAL, label))
     return tuple(tracks)
+
+
+UNDETERMINED = "und"  # ISO 639-2: a clip without speech; its original track is still training audio
+
+
+def _track_language(entry: dict[str, Any]) -> str:
+    """A sidecar track's language: a known code, or ``und`` for the original of a clip without speech
+    (its dub tracks equal it; its audio is as good as any for the audio-visual pairs)."""
+    if entry.get("language") == UNDETERMINED and entry.get("kind") == sidecars.KIND_ORIGINAL:
+        return UNDETERMINED
+    return get_language(str(entry["language"])).iso3
 
 
 def _controls_from_sidecar(sidecar: dict[str, Any], streams: list[Any]) -> tuple[tuple[str, int], ...]:
@@ -243,7 +254,7 @@ def stated_original(media: Path, title_id: str, sidecar: dict[str, Any] | None,
                     language_map: dict[str, str]) -> list[tuple[str, str]]:
     """(where, iso3) claims about the original language, strongest first: sidecar, then user map."""
     stated: list[tuple[str, str]] = []
-    if sidecar is not None and sidecar.get("source_language"):
+    if sidecar is not None and sidecar.get("source_language") not in (None, "", UNDETERMINED):
         stated.append(("sidecar source_language", get_language(str(sidecar["source_language"])).iso3))
     for key in (title_id, media.name, media.stem):
         if key in language_map:
@@ -382,7 +393,8 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df.insert(2, "title_idx", df["title_id"].map(codes).astype("int64"))
     return df.astype({"shot_id": "int64", "shot_idx": "int64", "video_stream": "int64",
                       "shot_start": "float64", "shot_end": "float64", "fps": "float64",
-                      "duration": "float64"})
+                      "duration": "float64",  # strings as Python objects, as read_index gives them
+                      "title_id": object, "media_path": object, "original_language": object})
 
 
 # ------------------------------------------------------------------------------------------------ I/O
@@ -450,10 +462,10 @@ def _kind_matches(arrow_type, kind: str) -> bool:
             "float": lambda t: pa.types.is_floating(t) or pa.types.is_integer(t)}[kind](arrow_type)
 
 
-def _check_types(table, path: Path) -> None:
+def _check_types(schema, path: Path) -> None:
     for name, kind in _KINDS.items():
-        if name in table.column_names and not _kind_matches(table.schema.field(name).type, kind):
-            raise BadInputError(f"shot index {path}: column {name!r} holds {table.schema.field(name).type}, "
+        if name in schema.names and not _kind_matches(schema.field(name).type, kind):
+            raise BadInputError(f"shot index {path}: column {name!r} holds {schema.field(name).type}, "
                                 f"not {kind}; rebuild it with `lssd index`")
 
 
@@ -461,40 +473,42 @@ def read_index(path: Path, media_root: Path | None = None) -> pd.DataFrame:
     """Load and validate an index written by :func:`write_index`.
 
     ``media_root`` rebases ``media_path`` on another copy of the dataset root (an index built on one
-    machine, trained on another): title ids are paths relative to the root.
+    machine, trained on another): title ids are paths relative to the root. Millions of shots read in
+    bounded memory: values a title's shots share are shared objects (:mod:`lssd.train.tables`).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from lssd.train.tables import per_distinct, read_frame
 
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"shot index {path} does not exist; build it with build_index/write_index")
     try:
-        table = pq.read_table(path)
+        schema = pq.read_schema(path)
+        raw = (schema.metadata or {}).get(_META_KEY)
+        meta = json.loads(raw) if raw else {}
+        missing = [c for c in COLUMNS if c not in schema.names and c not in ("track_kinds", *CONTROL_COLUMNS)]
+        if meta.get("format") != INDEX_FORMAT or missing:
+            raise BadInputError(f"{path} is not an {INDEX_FORMAT} shot index "
+                                f"(format {meta.get('format')!r}, missing columns {missing})")
+        _check_types(schema, path)
+        df = read_frame(str(path), [c for c in COLUMNS if c in schema.names])
     except (pa.ArrowException, OSError) as err:
         raise BadInputError(f"shot index {path} is not a readable parquet file ({err})") from None
-    raw = (table.schema.metadata or {}).get(_META_KEY)
-    meta = json.loads(raw) if raw else {}
-    missing = [c for c in COLUMNS if c not in table.column_names and c not in ("track_kinds", *CONTROL_COLUMNS)]
-    if meta.get("format") != INDEX_FORMAT or missing:
-        raise BadInputError(f"{path} is not an {INDEX_FORMAT} shot index "
-                            f"(format {meta.get('format')!r}, missing columns {missing})")
-    _check_types(table, path)
-    df = table.to_pandas()
     if "track_kinds" not in df.columns:  # written before labels were recorded: the flags are all there is
-        df["track_kinds"] = [
-            [sidecars.LABEL_SYNTHETIC if synthetic else sidecars.LABEL_ORIGINAL if lang == original else sidecars.LABEL_DUB
-             for lang, synthetic in zip(langs, flags)]
-            for langs, flags, original in zip(df["audio_languages"], df["is_synthetic"], df["original_language"])]
+        df["track_kinds"] = per_distinct(
+            lambda langs, flags, original: [
+                sidecars.LABEL_SYNTHETIC if synthetic else sidecars.LABEL_ORIGINAL if lang == original
+                else sidecars.LABEL_DUB for lang, synthetic in zip(langs, flags)],
+            df["audio_languages"], df["is_synthetic"], df["original_language"])
     for col in CONTROL_COLUMNS:
         if col not in df.columns:
-            df[col] = [[] for _ in range(len(df))]
+            df[col] = per_distinct(lambda _: [], df["title_id"])
     df = df[list(COLUMNS)]
-    for col in ("audio_languages", "audio_stream_index", "is_synthetic", "track_kinds", *CONTROL_COLUMNS):
-        df[col] = df[col].map(lambda values: values.tolist() if hasattr(values, "tolist") else list(values))
     if media_root is not None:
         root = Path(media_root).absolute()
-        df["media_path"] = [str(root / title) for title in df["title_id"]]
+        df["media_path"] = per_distinct(lambda title: str(root / title), df["title_id"])
     df.attrs["warnings"] = meta.get("warnings", [])
     df.attrs["params"] = meta.get("params", {})
     return df

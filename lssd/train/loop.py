@@ -30,8 +30,8 @@ from torch import nn
 from lssd.errors import BadInputError
 from lssd.locks import LockedError, exclusive
 from lssd.train.accum import contrastive_backward, has_batch_norm
-from lssd.train.build import (Schedule, build_loader, build_loss, build_model, build_optimizer,
-                              read_shots, select_shots)
+from lssd.train.augment import normalise_video
+from lssd.train.build import Schedule, build_data, build_loss, build_model, build_optimizer
 from lssd.train.checkpoint import (load_model_state, load_resumable, resolve_init, rng_state, save_checkpoint,
                                    set_rng_state)
 from lssd.train.distributed import (World, all_reduce_sum, cleanup, gather_with_grad, init_distributed,
@@ -147,10 +147,7 @@ def setup(recipe: Recipe, index: Path | None, out: Path, world: World, *, resume
     if recipe.train.sync_bn:
         model = sync_batch_norm(model, world)
     source = str(shards) if shards is not None else Path(index)
-    table = read_shots(source, shards=shards is not None)
-    shots = select_shots(recipe, table)
-    loader = build_loader(recipe, shots, world, None if shards is None else source)
-    schedule = Schedule.matched(recipe, loader.steps_per_epoch, table, world.size)
+    shots, loader, schedule = build_data(recipe, source, world, shards=shards is not None)
     optimizer = build_optimizer(model, recipe)
     run = Run(recipe, out, world, model, model, loader, schedule, optimizer,
               torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.lr_factor), build_loss(recipe))
@@ -240,8 +237,9 @@ def train_one_epoch(run: Run, bar: Any = None, on_step: StepCallback | None = No
 def train_step(run: Run, micro_batches: list[dict[str, Any]]) -> LossTerms:
     """One optimiser step on one global batch (``accum_freq`` micro-batches per rank): embeddings,
     Eq. 2-3 with the negatives of all ranks and micro-batches, AdamW."""
-    device = run.world.device
-    inputs = [{k: b[k].to(device, non_blocking=True) for k in QUADRUPLET if k in b} for b in micro_batches]
+    device, video = run.world.device, run.recipe.data.video
+    inputs = [{k: normalise_video(b[k].to(device, non_blocking=True), video) if k[0] == "v" else
+               b[k].to(device, non_blocking=True) for k in QUADRUPLET if k in b} for b in micro_batches]
     run.optimizer.zero_grad(set_to_none=True)
     terms = contrastive_backward(run.net, run.loss_fn, inputs, gather_with_grad,
                                  scale=run.world.backward_scale, autocast=run.autocast)

@@ -31,6 +31,7 @@ from torch.utils.data import Sampler
 
 from lssd.errors import BadInputError
 from lssd.languages import get_language
+from lssd.train.tables import Codes, distinct_rows, per_distinct, spread
 
 POLICY_KINDS = ("random", "fixed", "round_robin", "none")
 _POLICY_HELP = "random, none, fixed:<lang> or round_robin:<lang>,<lang>,..."
@@ -116,10 +117,13 @@ def drop_pseudo(df: pd.DataFrame) -> pd.DataFrame:
     no dub policy, filter or decoder can pick one. Recipes opt in with ``data.allow_pseudo``."""
     from lssd.sidecar import LABEL_PSEUDO
 
-    out = df.copy()
-    keep = [[kind != LABEL_PSEUDO for kind in kinds] for kinds in df["track_kinds"]]
+    out = df.copy(deep=False)  # the other columns stay shared (copy-on-write)
+    codes, first = distinct_rows(*(df[col] for col in TRACK_COLUMNS))  # a title's shots share their lists
+    kinds = df["track_kinds"].to_numpy()
     for col in TRACK_COLUMNS:
-        out[col] = [[v for v, k in zip(values, mask) if k] for values, mask in zip(df[col], keep)]
+        values = df[col].to_numpy()
+        out[col] = spread([[v for v, k in zip(values[row], kinds[row]) if k != LABEL_PSEUDO] for row in first],
+                          codes)
     out.attrs = dict(df.attrs)
     return out
 
@@ -146,11 +150,13 @@ def filter_index(df: pd.DataFrame, original_languages: set[str] | None = None,
     if exclude:
         keep &= ~df["original_language"].isin({get_language(c).iso3 for c in exclude})
     if dubbed_only:
-        keep &= df["audio_languages"].map(len) >= 2
+        keep &= per_distinct(len, df["audio_languages"]).astype(np.int64) >= 2
     if has_languages:
         need = {get_language(c).iso3 for c in has_languages}
-        keep &= df["audio_languages"].map(lambda langs: need <= set(langs))
-    out = df[keep].reset_index(drop=True)
+        keep &= per_distinct(lambda langs: need <= set(langs), df["audio_languages"]).astype(bool)
+    # every shot kept (a recipe without filters): the same columns (copy-on-write), not a copy of
+    # millions of rows
+    out = (df if keep.all() else df[keep]).reset_index(drop=True)
     out.attrs = dict(df.attrs)
     return out
 
@@ -192,9 +198,11 @@ class TitleBatchSampler(Sampler[list[SampleKey]]):
         per_step = self.batch_size * world_size
         self.steps_per_epoch = steps_per_epoch or max(1, len(index) // per_step)
         codes, _ = pd.factorize(index["title_id"], sort=True)
-        self._titles = [np.flatnonzero(codes == t) for t in range(codes.max() + 1)]
-        self._languages = [tuple(x) for x in index["audio_languages"]]
-        self._original = list(index["original_language"])
+        order = np.argsort(codes, kind="stable")  # rows of each title, in index order
+        bounds = np.searchsorted(codes[order], np.arange(codes.max() + 2))
+        self._titles = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]  # views of one array
+        self._languages = index["audio_languages"].to_numpy()  # shared lists (lssd.train.tables)
+        self._original = Codes(index["original_language"])
         self.epoch, self.start_batch = 0, 0
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:

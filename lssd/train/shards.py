@@ -342,26 +342,24 @@ def read_samples(source: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from lssd.train.tables import read_frame
+
     where = f"{str(source).rstrip('/')}/{SAMPLES}"
     try:
         if "://" in str(source):
             import webdataset as wds
 
             with wds.gopen(where, "rb") as f:
-                table = pq.read_table(io.BytesIO(f.read()))
+                file: Any = io.BytesIO(f.read())
         else:
-            table = pq.read_table(where)
+            file = where
+        meta = json.loads((pq.read_schema(file).metadata or {}).get(b"lssd", b"{}"))
+        if meta.get("format") != SHARD_FORMAT:
+            raise BadInputError(f"{source} is not an {SHARD_FORMAT} shard set (format {meta.get('format')!r})")
+        df = read_frame(file)  # millions of samples: shared lists and strings (lssd.train.tables)
     except (pa.ArrowException, OSError, ValueError) as err:
         raise BadInputError(f"{source} is not an lssd shard set ({SAMPLES} unreadable: {err}); "
                             f"build one with lssd shards") from None
-    meta = json.loads((table.schema.metadata or {}).get(b"lssd", b"{}"))
-    if meta.get("format") != SHARD_FORMAT:
-        raise BadInputError(f"{source} is not an {SHARD_FORMAT} shard set (format {meta.get('format')!r})")
-    df = table.to_pandas()
-    for col in ("audio_languages", "audio_stream_index", "is_synthetic", "track_kinds", "control_tracks",
-                "control_stream_index"):
-        if col in df.columns:
-            df[col] = df[col].map(lambda values: values.tolist())
     df.attrs["shards"] = meta
     return df, meta
 

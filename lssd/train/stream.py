@@ -37,8 +37,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -48,10 +51,11 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lssd.errors import BadInputError
 from lssd.train.augment import (AudioConfig, VideoConfig, audio_features, frame_times, sample_crop,
-                                sample_scale, scaled_size, video_tensor)
+                                sample_scale, scaled_size, video_clip)
 from lssd.train.data import WINDOW, collate_quadruplets, instance_starts
 from lssd.train.sampler import DubPolicy, SampleKey, choose_languages, parse_policy, sample_seed
 from lssd.train.shards import shard_url
+from lssd.train.tables import Codes
 
 
 # -------------------------------------------------------------------------------------------- plan
@@ -134,12 +138,13 @@ def worker_plan(order: np.ndarray, titles: np.ndarray, *, batch_size: int, group
 # ----------------------------------------------------------------------------------------- reading
 
 class _TarCursor:
-    """Sequential reads of (shard, position) in increasing order; skipped samples are not decoded."""
+    """Sequential reads of (shard, position) in increasing order; skipped samples are not decoded.
+    For URLs (webdataset's readers): every byte of a shard streams past."""
 
     def __init__(self, source: str) -> None:
         self.source, self.shard, self.pos, self.samples = source, None, -1, None
 
-    def get(self, shard: int, position: int) -> dict[str, bytes]:
+    def get(self, shard: int, position: int) -> _MemorySample:
         from webdataset.tariterators import tarfile_samples
 
         if shard != self.shard or position <= self.pos:
@@ -149,7 +154,7 @@ class _TarCursor:
         for sample in self.samples:
             self.pos += 1
             if self.pos == position:
-                return sample
+                return _MemorySample(sample)
         raise BadInputError(f"{shard_url(self.source, shard)} ends before sample {position}: rebuild the shards")
 
     def close(self) -> None:
@@ -158,12 +163,131 @@ class _TarCursor:
         self.samples = None
 
 
-def decode_sample(sample: dict[str, bytes], tracks: dict[str, int], lang_p: str, lang_s: str, seed: int, *,
-                  video_cfg: VideoConfig | None, audio_cfg: AudioConfig | None, train: bool = True,
-                  window: float = WINDOW, secondary: bool = True) -> dict[str, Any]:
-    """One quadruplet from one shard sample, with the index loader's draws in the same order;
-    ``tracks`` maps the shot's audio languages (or ``control:<id>``) to the sample's tracks."""
-    meta = json.loads(sample["json"])
+class _LocalShards:
+    """Random access into local shards: a shard's member table (from its tar headers, parsed once per
+    process, see :func:`_members`), then only the bytes a quadruplet needs: 2 x 16 JPEG frames and two
+    3 s windows of audio, not the whole shot with every track (a tenth of the bytes, and no Python tar
+    parsing per byte)."""
+
+    def __init__(self, source: str) -> None:
+        self.source, self.shard, self.file, self.keys, self.members = source, None, None, [], {}
+
+    def get(self, shard: int, position: int) -> _TarSample:
+        if shard != self.shard:
+            self.close()
+            url = shard_url(self.source, shard)
+            try:
+                self.file = open(url, "rb")  # noqa: SIM115 (kept open while the cursor reads the shard)
+                self.keys, self.members = _members(url, os.fstat(self.file.fileno()).st_mtime_ns)
+            except (OSError, tarfile.TarError) as err:
+                self.close()
+                raise BadInputError(f"cannot read shard {url} ({err}): rebuild the shards") from None
+            self.shard = shard
+        if position >= len(self.keys):
+            raise BadInputError(f"{shard_url(self.source, shard)} ends before sample {position}: rebuild the shards")
+        return _TarSample(self.file, self.members, self.keys[position])
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.file, self.shard = None, None
+
+
+@lru_cache(maxsize=64)
+def _members(path: str, mtime_ns: int) -> tuple[list[str], dict[str, tuple[int, int]]]:
+    """A tar's sample keys in stored order and each member's (data offset, size); cached per process
+    (a cursor per title group opens the same shard), keyed by modification time."""
+    with tarfile.open(path, "r:") as tar:
+        members = {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
+    return list(dict.fromkeys(name.partition(".")[0] for name in members)), members
+
+
+def _reader(source: str) -> _TarCursor | _LocalShards:
+    return _TarCursor(source) if "://" in source else _LocalShards(source)
+
+
+class _MemorySample:
+    """A sample read whole (webdataset's dict of member bytes)."""
+
+    def __init__(self, members: dict[str, bytes]) -> None:
+        self.members = members
+
+    def meta(self) -> dict[str, Any]:
+        return json.loads(self.members["json"])
+
+    def jpeg(self, meta: dict[str, Any], k: int) -> bytes:
+        offsets = meta["frame_offsets"]
+        return memoryview(self.members["mjpeg"])[offsets[k]:offsets[k + 1]]
+
+    def audio(self, name: str) -> Any:
+        return io.BytesIO(self.members[name])
+
+
+class _TarSample:
+    """A sample inside a local tar, read member by member and range by range."""
+
+    def __init__(self, file: Any, members: dict[str, tuple[int, int]], key: str) -> None:
+        self.file, self.members, self.key = file, members, key
+
+    def _member(self, ext: str) -> tuple[int, int]:
+        try:
+            return self.members[f"{self.key}.{ext}"]
+        except KeyError:
+            raise BadInputError(f"sample {self.key} of {self.file.name} has no {ext}: rebuild the shards") from None
+
+    def _read(self, offset: int, size: int) -> bytes:
+        self.file.seek(offset)
+        return self.file.read(size)
+
+    def meta(self) -> dict[str, Any]:
+        return json.loads(self._read(*self._member("json")))
+
+    def jpeg(self, meta: dict[str, Any], k: int) -> bytes:
+        offsets, (start, _) = meta["frame_offsets"], self._member("mjpeg")
+        return self._read(start + offsets[k], offsets[k + 1] - offsets[k])
+
+    def audio(self, name: str) -> Any:
+        return _MemberFile(self.file, *self._member(name))
+
+
+class _MemberFile(io.RawIOBase):
+    """A tar member as a seekable read-only file (what soundfile needs to read one window of a track)."""
+
+    def __init__(self, file: Any, offset: int, size: int) -> None:
+        super().__init__()
+        self.file, self.offset, self.size, self.pos = file, offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        self.pos = min(max(0, {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence] + pos),
+                       self.size)
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), self.size - self.pos)
+        self.file.seek(self.offset + self.pos)
+        got = self.file.readinto(view[:n])
+        self.pos += got
+        return got
+
+
+def decode_sample(sample: dict[str, bytes] | _MemorySample | _TarSample, tracks: dict[str, int], lang_p: str,
+                  lang_s: str, seed: int, *, video_cfg: VideoConfig | None, audio_cfg: AudioConfig | None,
+                  train: bool = True, window: float = WINDOW, secondary: bool = True) -> dict[str, Any]:
+    """One quadruplet from one shard sample (webdataset's dict of member bytes, or a sample read in
+    place), with the index loader's draws in the same order; ``tracks`` maps the shot's audio languages
+    (or ``control:<id>``) to the sample's tracks."""
+    sample = _MemorySample(sample) if isinstance(sample, dict) else sample
+    meta = sample.meta()
     for lang in (lang_p, lang_s):
         if lang not in tracks:
             raise BadInputError(f"{meta['title_id']} has no {lang} audio track in the shard")
@@ -173,7 +297,7 @@ def decode_sample(sample: dict[str, bytes], tracks: dict[str, int], lang_p: str,
     item: dict[str, Any] = {}
     for tag, t0, lang in (("p", t_p, lang_p), ("s", t_s, lang_s))[: 2 if secondary else 1]:
         if video_cfg is not None:
-            item[f"v_{tag}"] = _video(sample["mjpeg"], meta, t0, rng, video_cfg, train, window)
+            item[f"v_{tag}"] = _video(sample, meta, t0, rng, video_cfg, train, window)
         if audio_cfg is not None:
             wave = _audio(sample, meta, tracks[lang], t0 - start, window, audio_cfg.sample_rate)
             item[f"a_{tag}"] = audio_features(wave, rng, audio_cfg, train)
@@ -183,7 +307,7 @@ def decode_sample(sample: dict[str, bytes], tracks: dict[str, int], lang_p: str,
     return item
 
 
-def _video(blob: bytes, meta: dict[str, Any], t0: float, rng: np.random.Generator, cfg: VideoConfig,
+def _video(sample: _MemorySample | _TarSample, meta: dict[str, Any], t0: float, rng: np.random.Generator, cfg: VideoConfig,
            train: bool, window: float) -> torch.Tensor:
     """Frames on the 25 fps grid of the shot; scale and crop in one affine warp per frame."""
     import cv2
@@ -196,25 +320,23 @@ def _video(blob: bytes, meta: dict[str, Any], t0: float, rng: np.random.Generato
     top, left = sample_crop(rng, height, width, cfg.crop, train)
     sy, sx = height / src_h, width / src_w
     warp = np.array([[sx, 0, 0.5 * sx - 0.5 - left], [0, sy, 0.5 * sy - 0.5 - top]], dtype=np.float64)
-    offsets = meta["frame_offsets"]
-    view = memoryview(blob)
     frames: dict[int, np.ndarray] = {}
     for k in dict.fromkeys(index.tolist()):
-        jpeg = np.frombuffer(view[offsets[k]:offsets[k + 1]], dtype=np.uint8)
+        jpeg = np.frombuffer(sample.jpeg(meta, k), dtype=np.uint8)
         bgr = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
         out = cv2.warpAffine(bgr, warp, (cfg.crop, cfg.crop), flags=cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE)
-        frames[k] = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
-    return video_tensor([frames[k] for k in index.tolist()], 0, 0, cfg)
+        frames[k] = out[:, :, ::-1]  # RGB as a view: video_clip's copy reorders the channels anyway
+    return video_clip([frames[k] for k in index.tolist()], 0, 0, cfg)
 
 
-def _audio(sample: dict[str, bytes], meta: dict[str, Any], track: int, offset: float, window: float,
+def _audio(sample: _MemorySample | _TarSample, meta: dict[str, Any], track: int, offset: float, window: float,
            sample_rate: int) -> np.ndarray:
     """(C, window * sample_rate) float32 of one track, from ``offset`` s into the shot; zeros past it."""
     import soundfile as sf
 
     native = meta["sample_rate"]
-    with sf.SoundFile(io.BytesIO(sample[f"a{track}.{meta['audio_codec']}"])) as f:
+    with sf.SoundFile(sample.audio(f"a{track}.{meta['audio_codec']}")) as f:
         first = int(round(offset * native))
         f.seek(min(first, f.frames))
         data = f.read(int(round(window * native)), dtype="float32", always_2d=True).T
@@ -260,9 +382,9 @@ class ShardStream(IterableDataset):
         self._shard = table["shard"].to_numpy(np.int64)
         self._position = table["position"].to_numpy(np.int64)
         self._titles = pd.factorize(table["title_id"])[0]
-        self._languages = table["audio_languages"].tolist()
-        self._tracks = table["audio_stream_index"].tolist()
-        self._original = table["original_language"].tolist()
+        self._languages = table["audio_languages"].to_numpy()  # shared lists (lssd.train.tables)
+        self._tracks = table["audio_stream_index"].to_numpy()
+        self._original = Codes(table["original_language"])
         self._title_idx = table["title_idx"].to_numpy(np.int64)
         self.epoch, self.start_batch = 0, 0
 
@@ -287,12 +409,13 @@ class ShardStream(IterableDataset):
             raise BadInputError(f"the stream was planned for {self.workers} workers, not {info.num_workers}")
         first = self.start_batch * self.accum  # the rank's micro-batches already trained
         skip = len(range(worker, first, self.workers))
-        readers: dict[int, _TarCursor] = {}
+        readers: dict[int, _TarCursor | _LocalShards] = {}
+        _single_threaded_opencv()
         try:
             for slots in self.plan(worker)[skip:]:
                 items = []
                 for s in slots:
-                    reader = readers.setdefault(s.cursor, _TarCursor(self.source))
+                    reader = readers.get(s.cursor) or readers.setdefault(s.cursor, _reader(self.source))
                     items.append(self._item(reader.get(int(self._shard[s.row]), int(self._position[s.row])), s))
                 yield collate_quadruplets(items)
         finally:
@@ -307,7 +430,7 @@ class ShardStream(IterableDataset):
                                           np.random.default_rng(seed), position)
         return SampleKey(s.row, lang_p, lang_s, seed)
 
-    def _item(self, sample: dict[str, bytes], s: Slot) -> dict[str, Any]:
+    def _item(self, sample: _MemorySample | _TarSample, s: Slot) -> dict[str, Any]:
         key = self.key(s)
         tracks = dict(zip(self._languages[s.row], self._tracks[s.row]))
         item = decode_sample(sample, tracks, key.lang_p, key.lang_s, key.seed, video_cfg=self.video_cfg,
@@ -315,6 +438,14 @@ class ShardStream(IterableDataset):
                              secondary=self.secondary)
         item["title_idx"] = int(self._title_idx[s.row])
         return item
+
+
+def _single_threaded_opencv() -> None:
+    """Loader workers are the parallelism: OpenCV's own thread pool per JPEG decode and warp only adds
+    CPU (about a quarter more per frame here) and oversubscribes the cores the workers share."""
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 class ShardLoader(DataLoader):

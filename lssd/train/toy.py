@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
@@ -24,6 +25,9 @@ from lssd import sidecar
 from lssd.dsp.testsignals import espeak
 from lssd.errors import BadInputError
 from lssd.languages import get_language
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SAMPLE_RATE = 48_000
 FPS = 25
@@ -211,3 +215,64 @@ def make_toy_dataset(out_dir: Path, n_titles: int = 4, size: tuple[int, int] = (
                 "titles": [{**asdict(t), "cuts": t.cuts, "duration": t.duration} for t in titles]}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return titles
+
+
+# title layouts of a synthetic index: (language, track kind) per audio track, then control tracks
+_LAYOUTS: tuple[tuple[tuple[tuple[str, str], ...], tuple[str, ...]], ...] = (
+    ((("eng", sidecar.LABEL_ORIGINAL),), ()),
+    ((("eng", sidecar.LABEL_ORIGINAL), ("spa", sidecar.LABEL_SYNTHETIC)), ()),
+    ((("eng", sidecar.LABEL_ORIGINAL), ("spa", sidecar.LABEL_DUB), ("fra", sidecar.LABEL_SYNTHETIC)), ()),
+    ((("eng", sidecar.LABEL_ORIGINAL), ("spa", sidecar.LABEL_SYNTHETIC), ("fra", sidecar.LABEL_SYNTHETIC),
+      ("jpn", sidecar.LABEL_PSEUDO)), ()),
+    ((("fra", sidecar.LABEL_ORIGINAL), ("eng", sidecar.LABEL_DUB)), ()),
+    ((("jpn", sidecar.LABEL_ORIGINAL), ("eng", sidecar.LABEL_SYNTHETIC), ("spa", sidecar.LABEL_SYNTHETIC)), ()),
+    ((("eng", sidecar.LABEL_ORIGINAL), ("spa", sidecar.LABEL_DUB), ("fra", sidecar.LABEL_SYNTHETIC),
+      ("jpn", sidecar.LABEL_SYNTHETIC)), ("resynth", "novc:spa", "novc:fra")),
+    ((("spa", sidecar.LABEL_ORIGINAL), ("eng", sidecar.LABEL_DUB)), ("background",)),
+)
+
+
+def synthetic_index(n_shots: int, n_titles: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """A shot index of ``n_shots`` rows (:func:`lssd.train.index.build_index`'s columns) that points at
+    no media: for measuring the index, the sampler and a run's start-up at the paper's scale (millions
+    of shots), not for decoding. Titles get 30-300 shots (~165 on average: a feature film's 3-12 s
+    shots) and one of eight track layouts (originals in four languages, dubs, synthetic and
+    pseudo-text tracks, controls)."""
+    import pandas as pd
+
+    from lssd.train.index import COLUMNS
+
+    rng = np.random.default_rng(seed)
+    n_titles = n_titles or max(1, n_shots // 165)
+    sizes = rng.integers(30, 301, n_titles).astype(np.float64)
+    counts = np.floor(sizes / sizes.sum() * n_shots).astype(np.int64)
+    counts[: n_shots - counts.sum()] += 1
+    title = np.repeat(np.arange(n_titles), counts)
+    layout = rng.integers(len(_LAYOUTS), size=n_titles)
+    columns: dict[str, list] = {c: [] for c in ("audio_languages", "audio_stream_index", "is_synthetic",
+                                                "track_kinds", "original_language", "control_tracks",
+                                                "control_stream_index")}
+    for tracks, controls in _LAYOUTS:  # one list object per layout, shared by its titles' shots
+        columns["audio_languages"].append([lang for lang, _ in tracks])
+        columns["audio_stream_index"].append(list(range(len(tracks))))
+        columns["is_synthetic"].append([kind in (sidecar.LABEL_SYNTHETIC, sidecar.LABEL_PSEUDO)
+                                        for _, kind in tracks])
+        columns["track_kinds"].append([kind for _, kind in tracks])
+        columns["original_language"].append(tracks[0][0])
+        columns["control_tracks"].append(list(controls))
+        columns["control_stream_index"].append(list(range(len(tracks), len(tracks) + len(controls))))
+    per_row = layout[title]
+    shot_idx = np.arange(n_shots) - np.repeat(np.cumsum(counts) - counts, counts)
+    start = shot_idx * 8.0
+    names = np.array([f"movies/title_{t:06d}.mkv" for t in range(n_titles)], dtype=object)
+    paths = np.array([f"/data/{name}" for name in names], dtype=object)
+    df = pd.DataFrame({"shot_id": np.arange(n_shots), "title_idx": title, "title_id": names[title],
+                       "shot_idx": shot_idx, "media_path": paths[title], "video_stream": 0,
+                       "shot_start": start, "shot_end": start + 3.0 + 9.0 * rng.random(n_shots),
+                       "fps": 25.0, "duration": 7200.0}, copy=False)
+    for name, values in columns.items():
+        shared = np.empty(len(values), dtype=object)
+        for i, value in enumerate(values):
+            shared[i] = value
+        df[name] = pd.Series(shared[per_row], dtype=object)
+    return df[list(COLUMNS)]

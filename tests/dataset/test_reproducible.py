@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from lssd.cli import main
 from lssd.dataset import manifest
+from lssd.dataset.progress import LOGS
 from lssd.dataset.reproducible import comparable_row, comparable_sidecar
 from tests.dataset.conftest import SPEECH
 
@@ -80,9 +84,28 @@ def test_two_local_workers_build_the_same_bytes(one_worker, three_clips, tmp_pat
 
 
 @pytest.mark.slow
-def test_ray_builds_the_same_bytes(one_worker, three_clips, tmp_path):
+def test_ray_builds_the_same_bytes(one_worker, three_clips, tmp_path, monkeypatch, capsys):
+    """… and the embedded Ray cluster is lssd's own: session files in a temporary folder removed at the
+    end, its token never written to ~/.ray and no warning about it, the actors' CPU in the summary."""
     pytest.importorskip("ray")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS"):
+        monkeypatch.delenv(key, raising=False)
+    tmp = Path(tempfile.mkdtemp(prefix="lssd-t-", dir="/tmp"))  # short: Ray's socket paths must stay short
+    monkeypatch.setenv("TMPDIR", str(tmp))  # where Ray would put its session files by default ($TMPDIR/ray)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     out = tmp_path / "ray"
     assert main(["build-dataset", str(three_clips), "-o", str(out), "--engine", "ray", "--workers", "2",
                  *STACK]) == 0
     assert_same(one_worker, snapshot(out))
+    captured = capsys.readouterr()
+    assert not (tmp / "ray").exists() and not list(tmp.glob("lssd-ray-*"))  # lssd's own folder, removed
+    shutil.rmtree(tmp, ignore_errors=True)
+    assert not (home / ".ray").exists() and "RAY_AUTH_TOKEN" not in os.environ
+    log = (out / LOGS / "build.log").read_text()
+    assert "Token authentication" not in captured.out + captured.err + log
+    assert re.search(r"finished: 3/3 clips .* worker CPU \d+ s \((\d+) s in all, Ray actors with start-up\)",
+                     captured.out), captured.out
+    assert len(list((out / LOGS).glob("worker-*.log"))) == 2  # the actors' output, as local workers'

@@ -84,3 +84,29 @@ def test_an_index_with_wrong_column_types_is_refused_naming_the_column(toy_datas
     code, log = run(["train", "-r", "a1", "-i", bad, "-o", tmp_path / "run"], capsys)
     assert code == 2 and column in log, log
     assert "Traceback" not in log and "AttributeError" not in log
+
+
+def test_a_clip_without_speech_is_indexed_with_its_original_track(tmp_path, capsys):
+    """A no-speech dub (source language ``und``) keeps its original audio as training audio."""
+    import json
+
+    from lssd import sidecar
+
+    root = tmp_path / "media"
+    root.mkdir()
+    clip = root / "quiet.dub.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=64x36:r=10:d=6",
+                    "-f", "lavfi", "-i", "anoisesrc=d=6:a=0.05", "-f", "lavfi", "-i", "anoisesrc=d=6:a=0.05",
+                    "-map", "0:v", "-map", "1:a", "-map", "2:a", "-metadata:s:a:0", "language=und",
+                    "-metadata:s:a:1", "language=spa", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                    str(clip)], check=True)
+    sidecar.path_for(clip).write_text(json.dumps({
+        "format": sidecar.FORMAT, "output": clip.name, "source_language": "und", "segments": [],
+        "tracks": [sidecar.track_entry(0, "und", sidecar.KIND_ORIGINAL, "Original (original)"),
+                   sidecar.track_entry(1, "spa", sidecar.KIND_SYNTHETIC_DUB, "Spanish (synthetic dub)")]}))
+    out = tmp_path / "shots.parquet"
+    code, log = run(["index", root, "-o", out], capsys)
+    assert code == 0, log
+    row = read_index(out).iloc[0]
+    assert row["original_language"] == "und" and row["audio_languages"] == ["und", "spa"]
+    assert row["track_kinds"][0] == "original"

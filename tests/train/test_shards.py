@@ -231,11 +231,36 @@ def test_the_stream_decodes_quadruplets_in_loader_workers(toy_dataset, shard_set
         assert len(batches) == stream.steps_per_epoch
         for b in batches:
             assert b["v_p"].shape == (2, 3, 4, 32, 32) and b["a_s"].shape[:2] == (2, 2)
-            assert torch.isfinite(b["v_p"]).all() and b["v_p"].std() > 0.1
+            assert b["v_p"].dtype == torch.uint8 and b["v_p"].float().std() > 5  # picture content, not a constant
             shots += b["shot"].tolist()
     assert len(shots) == len(set(shots)) == 2 * 2 * (len(table) // 4)
     with pytest.raises(BadInputError, match="fewer than one global batch"):
         ShardStream(str(shard_set), table, batch_size=len(table), world_size=2)
+
+
+def test_reading_a_local_shard_in_place_gives_the_streamed_samples_quadruplets(shard_set: Path) -> None:
+    """Local shards are read range by range (the frames and audio windows a quadruplet needs); a URL's
+    stream reads whole samples: the same quadruplets, byte for byte."""
+    from lssd.train.stream import _LocalShards, _TarCursor, decode_sample
+
+    table, _ = read_samples(shard_set)
+    video, audio = VideoConfig(num_frames=4, crop=32, short_side=(36, 40)), AudioConfig()
+    local, streamed = _LocalShards(str(shard_set)), _TarCursor(str(shard_set))  # what URLs get
+    try:
+        for row in range(min(len(table), 6)):
+            shard, position = int(table["shard"][row]), int(table["position"][row])
+            tracks = dict(zip(table["audio_languages"][row], table["audio_stream_index"][row]))
+            lang_s = table["audio_languages"][row][-1]
+            a, b = (decode_sample(reader.get(shard, position), tracks, "eng", lang_s, seed=row, video_cfg=video,
+                                  audio_cfg=audio, window=1.0) for reader in (local, streamed))
+            assert a.keys() == b.keys() and a["shot"] == int(table["shot_id"][row])
+            for key in ("v_p", "v_s", "a_p", "a_s"):
+                assert torch.equal(a[key], b[key]), (row, key)
+    finally:
+        local.close()
+        streamed.close()
+    with pytest.raises(BadInputError, match="ends before sample"):
+        _LocalShards(str(shard_set)).get(0, SMALL.shots_per_shard + 1)
 
 
 def test_tiny_run_on_shards_resumes_mid_epoch(shard_set: Path, tmp_path: Path) -> None:
@@ -259,6 +284,49 @@ def test_tiny_run_on_shards_resumes_mid_epoch(shard_set: Path, tmp_path: Path) -
     train(recipe, None, tmp_path / "cut", shards=shard_dir, progress=False, resume=True,
           on_step=lambda step, terms: resumed.append(terms.total.item()))
     assert resumed == pytest.approx(losses[2:], rel=1e-6)
+
+
+def _ddp_rank(rank: int, port: int, shards: str, out: str) -> None:
+    """One of two gloo ranks of a real run on shards (torchrun's environment); records its shots."""
+    import os
+
+    from lssd.train import loop
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    seen: list[list[int]] = []
+    step = loop.train_step
+
+    def recording(run, micro_batches):
+        seen.append([shot for b in micro_batches for shot in b["shot"].tolist()])
+        return step(run, micro_batches)
+
+    loop.train_step = recording
+    recipe = load_recipe("tiny", ["data.batch_size=2", "data.group_size=1", "optim.steps=6",
+                                  "optim.warmup_steps=1", "train.ckpt_every=100", "train.log_every=100"])
+    train(recipe, None, Path(out) / "run", shards=shards, progress=False, device="cpu")
+    Path(out, f"{rank}.json").write_text(json.dumps(seen))
+
+
+def test_two_gloo_ranks_see_every_sample_of_an_epoch_once(shard_set: Path, tmp_path: Path) -> None:
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_rank, args=(port, str(shard_set), str(tmp_path)), nprocs=2, join=True)
+    table, _ = read_samples(shard_set)
+    per_epoch = len(table) // 4  # steps of 2 ranks x 2 samples
+    ranks = [json.loads((tmp_path / f"{r}.json").read_text()) for r in range(2)]
+    assert [len(steps) for steps in ranks] == [6, 6] and per_epoch < 6  # more than one epoch
+    for epoch in range(6 // per_epoch):
+        steps = slice(epoch * per_epoch, (epoch + 1) * per_epoch)
+        shots = [shot for r in ranks for batch in r[steps] for shot in batch]
+        assert len(shots) == len(set(shots)) == 4 * per_epoch  # once each, across the two ranks
+        assert set(shots) <= set(table["shot_id"])
 
 
 def test_control_tracks_are_stored_and_taken_as_a_s(toy_dataset, tmp_path: Path) -> None:
