@@ -40,7 +40,8 @@ THRESHOLD = 0.3  # cosine distance (average linkage) under which two groups of w
 MIN_SPEAKER_S = 2.0  # a threshold cluster with less speech than this is noise: it does not count as a speaker
 P_SEARCH = 20  # sparsities tried by the eigengap search (NME-SC's search volume)
 P_SHARE = 0.25  # the densest graph tried joins each window to this share of all windows (NME-SC's bound)
-MAX_WINDOWS = 3000  # beyond this the hop grows (clustering memory is quadratic in windows)
+MAX_WINDOWS = 3000  # beyond this the hop grows (clustering memory is quadratic in windows; the eigengap
+# search takes ≈44 CPU s at 3000 windows, ≈2 s at 1000, 0.6 s at 300)
 FRAME_S = 0.01  # resolution of the turns
 MIN_PIECE_S = 0.3  # a run of words shorter than this stays with its neighbours' speaker
 BATCH = 256  # windows per encoder call

@@ -196,3 +196,17 @@ def test_jfk_is_one_speaker(shared_media):
 
     audio = read_audio(shared_media / "jfk.flac", 48000)
     assert {t.speaker for t in _diarize(to_mono16k(audio, 48000))} == {"S1"}
+
+
+@pytest.mark.shared_media
+def test_jfk_over_a_music_bed_through_the_dsp_separator_is_still_one_speaker(shared_media):
+    from lssd.backends.dsp_separator import DspSeparator
+    from lssd.backends.vad import to_mono16k
+    from lssd.media import read_audio
+    from lssd.samples import music_background
+
+    speech = read_audio(shared_media / "jfk.flac", 48000)
+    speech = speech * (10 ** (-18 / 20) / np.sqrt(np.mean(speech ** 2)))
+    mix = speech + music_background(speech.shape[-1] / 48000, 48000, 0, -28.0)[:, :speech.shape[-1]]
+    vocals, _ = DspSeparator().separate(mix, 48000)
+    assert {t.speaker for t in _diarize(to_mono16k(vocals, 48000))} == {"S1"}
