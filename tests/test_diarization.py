@@ -130,23 +130,15 @@ def test_two_generated_voices_over_music_are_found_with_der_under_10_percent(tmp
     assert _der(truth, turns) <= 0.10
 
 
-# two men's voices (the generator's low m3 and the mid m6) taking nine turns: closer than a man and a woman
-MEN = ((0, "Did you see the boats come back before the storm?"), (2, "I did, they were late again tonight."),
-       (0, "The old keeper says the sea will be rough tomorrow."), (2, "Then nobody should go out until the wind drops."),
-       (0, "The old keeper says the sea will be rough tomorrow."), (2, "Then nobody should go out until the wind drops."),
-       (2, "Well, I am going out anyway, the fish will not wait for us."),
-       (0, "Take the small boat then, and come back before dark."), (2, "I always do."))
-
-
 def test_two_close_voices_over_a_loud_bed_stay_two_after_dsp_separation(tmp_path):
     """Residual music in separated vocals spreads each voice's windows: a fixed threshold found 3 speakers
     here (DER 35 %); the eigengap count keeps 2."""
     from lssd.backends.dsp_separator import DspSeparator
     from lssd.backends.vad import to_mono16k
     from lssd.media import SAMPLE_RATE, read_audio
-    from lssd.samples import make_conversation_clip
+    from lssd.samples import MEN_CONVERSATION, make_conversation_clip
 
-    clip = make_conversation_clip(tmp_path / "men.mkv", lines=MEN, seed=1, background_db=-18.0)
+    clip = make_conversation_clip(tmp_path / "men.mkv", lines=MEN_CONVERSATION, seed=1, background_db=-18.0)
     mix = read_audio(clip.speech, SAMPLE_RATE) + read_audio(clip.background, SAMPLE_RATE)
     vocals, _ = DspSeparator().separate(mix, SAMPLE_RATE)
     turns = _diarize(to_mono16k(vocals, SAMPLE_RATE))
