@@ -9,6 +9,7 @@ number of workers whose loaded models cannot fit one GPU's memory.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from lssd.errors import BadInputError
@@ -43,7 +44,13 @@ def default_workers(device: str, workers_per_gpu: int, cores: int) -> int:
 def pinned_env(device: str, index: int) -> dict[str, str]:
     """Pin local worker ``index`` to one GPU, round-robin, when the build uses GPUs."""
     n = gpu_count() if device != "cpu" else 0
-    return {"CUDA_VISIBLE_DEVICES": str(index % n)} if n else {}
+    if not n:
+        return {}
+    # the parent's own CUDA_VISIBLE_DEVICES ("2,3") names the GPUs torch counted: pin within those,
+    # never to physical GPUs 0..n-1 that the user kept the build off
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    ids = visible[:n] if len(visible) >= n else [str(i) for i in range(n)]
+    return {"CUDA_VISIBLE_DEVICES": ids[index % n]}
 
 
 def ray_gpus(use_gpus: bool, workers_per_gpu: int, cluster_gpus: float) -> float:

@@ -16,6 +16,7 @@ GIB = 2**30
 
 @pytest.fixture
 def two_gpus(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(gpus, "gpu_count", lambda: 2)
     monkeypatch.setattr(gpus, "gpu_memory", lambda index: 80 * GIB)
 
@@ -28,6 +29,13 @@ def test_workers_per_gpu_sets_the_workers_their_gpus_and_threads(two_gpus, tmp_p
     assert gpus.ray_gpus(True, 4, cluster_gpus=0.0) == 0.0 and gpus.ray_gpus(False, 4, 2.0) == 0.0
     opts = BuildOptions(root=tmp_path, out_dir=tmp_path, langs=["spa"], cfg_kwargs={}, command="", workers_per_gpu=3)
     assert _worker_kwargs(opts, 6)["threads"] >= 1  # the cores shared out among all 6
+
+
+def test_pinning_stays_within_the_gpus_the_user_made_visible(two_gpus, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")  # torch counts 2 GPUs: physical 2 and 3
+    assert [gpus.pinned_env("auto", i)["CUDA_VISIBLE_DEVICES"] for i in range(4)] == ["2", "3"] * 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-a1, GPU-b2,GPU-c3")  # UUIDs; torch saw the first two
+    assert [gpus.pinned_env("auto", i)["CUDA_VISIBLE_DEVICES"] for i in range(2)] == ["GPU-a1", "GPU-b2"]
 
 
 def test_dry_run_counts_workers_per_gpu(two_gpus, mini_lvu, tmp_path, capsys):
