@@ -72,10 +72,11 @@ class ClipTask:
 
 
 def clip_item(relative: str) -> str:
-    """An embedding id for a clip path: the path with ``/`` as ``__``, hashed if it has other characters."""
+    """An embedding id for a clip path: the path with ``/`` as ``__``, hashed if it has other characters
+    or a ``__`` of its own (``a/b.mp4`` and ``a__b.mp4`` must not share one embedding)."""
     item = relative.replace("/", "__")
     safe = _UNSAFE.sub("_", item).lstrip(".") or "clip"
-    return safe if safe == item else f"{safe}-{hashlib.sha1(relative.encode()).hexdigest()[:8]}"
+    return safe if safe == item and "__" not in relative else f"{safe}-{hashlib.sha1(relative.encode()).hexdigest()[:8]}"
 
 
 def read_clip_task(folder: Path, csv_name: str | None = None) -> ClipTask:
@@ -97,7 +98,7 @@ def read_clip_task(folder: Path, csv_name: str | None = None) -> ClipTask:
     for n, row in enumerate(rows, start=2):
         rel = (row["path"] or "").strip()
         labels = tuple(sorted({x.strip() for x in (row["label"] or "").split(";") if x.strip()}))
-        part = (row["fold"] if by_fold else row["split"] or "").strip()
+        part = ((row["fold"] if by_fold else row["split"]) or "").strip()  # a short row reads None
         if not rel or not labels or not part:
             raise BadInputError(f"{path.name} line {n}: path, label and {'fold' if by_fold else 'split'} are needed")
         if not by_fold:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from lssd.cli import main
-from lssd.eval.clips import read_clip_task
+from lssd.errors import BadInputError
+from lssd.eval.clips import clip_item, read_clip_task
 from lssd.testing.scenes import PICTURES, SCENES, scene_sound, write_clip, write_clip_task
 
 CLASSES = list(SCENES)[:3]
@@ -76,3 +77,18 @@ def test_a_bad_csv_is_one_line(tmp_path: Path, tiny_runs, capsys) -> None:
     assert main(["eval", "clips", str(tiny_runs[0]), "--task", str(tmp_path), "--device", "cpu"]) != 0
     err = capsys.readouterr().err
     assert "path, label and split" in err and "Traceback" not in err
+
+
+def test_a_short_fold_row_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").write_text("path,label,fold\na.mp4,dog,f1\nb.mp4,dog\n")  # line 3 has no fold
+    with pytest.raises(BadInputError, match="line 3: path, label and fold are needed"):
+        read_clip_task(tmp_path)
+
+
+def test_clip_ids_are_distinct_for_distinct_paths(tmp_path: Path) -> None:
+    """``a/b.mp4`` and ``a__b.mp4`` once shared the id ``a__b.mp4``: one clip's embedding scored as both."""
+    assert clip_item("a/b.mp4") != clip_item("a__b.mp4")
+    assert clip_item("train/dog_1.mp4") == "train__dog_1.mp4"  # plain paths keep their readable id
+    write_clip_task(tmp_path, [("a/b.mp4", ["dog"], "train"), ("a__b.mp4", ["cat"], "train"),
+                               ("v.mp4", ["dog"], "val"), ("t.mp4", ["cat"], "test")])
+    assert len({c.item for c in read_clip_task(tmp_path).clips}) == 4
