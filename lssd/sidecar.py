@@ -143,6 +143,13 @@ def _validate_speakers(data: dict, name: str) -> None:
                                 f"which is not in its speakers table")
 
 
+def speaker_order(speaker_id: str) -> tuple[int, str]:
+    """Sort key of a ``speakers`` id: lssd's S1, S2, … by number (S10 after S9), any other id (a
+    hand-made sidecar may say ``alice``) after them by name, never a ValueError."""
+    digits = speaker_id[1:] if speaker_id[:1] == "S" else ""
+    return (int(digits), "") if digits.isdigit() else (1 << 62, speaker_id)
+
+
 def _validate_controls(tracks: list, name: str) -> None:
     """A control track names a known control; a track naming a control is of kind control (a reader
     must never take a control for a dub)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from lssd.dsp.metrics import median_f0
+from lssd.sidecar import speaker_order
 
 SR = 16_000
 MIN_SEGMENT_S = 1.0  # shorter dub segments give GE2E too little to embed reliably
@@ -49,7 +50,7 @@ def measure(dub: np.ndarray, orig: np.ndarray, sc: dict, language: str, model: b
     orig_spans, dub_spans = spans_by_speaker(sc, language)
     if not dub_spans:
         return None
-    ids = sorted(dub_spans, key=lambda k: int(k.lstrip("S") or 0))
+    ids = sorted(dub_spans, key=speaker_order)
     rows = []
     emb_orig, emb_dub = {}, {}
     if model:
