@@ -8,11 +8,13 @@ Pseudo-text has nothing to understand (n/a); a track without a sidecar has no re
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 import numpy as np
 
-BEAM_SIZE = 5
+from lssd.backends.faster_whisper import DECODING  # greedy beam search: the same CER on every run
+
 SR = 16_000
 
 
@@ -35,12 +37,20 @@ def cer(hypothesis: str, reference: str) -> float | None:
 
 def transcribe(audio16k: np.ndarray, language: str) -> str:
     """What Whisper base hears in mono 16 kHz ``audio16k``, told the language (ISO 639 code)."""
-    from lssd.langid import load_model, model_folder, whisper_code
+    from lssd.langid import model_folder, whisper_code
 
-    model = load_model(str(model_folder()))
+    model = _model(str(model_folder()))
     pieces, _ = model.transcribe(np.asarray(audio16k, dtype=np.float32), language=whisper_code(language),
-                                 beam_size=BEAM_SIZE, vad_filter=True, condition_on_previous_text=False)
+                                 vad_filter=True, condition_on_previous_text=False, **DECODING)
     return " ".join(p.text.strip() for p in pieces)
+
+
+@functools.lru_cache(maxsize=1)
+def _model(folder: str):
+    """Whisper base, loaded once per process (QC of a dataset asks for it on every track)."""
+    from lssd.langid import load_model
+
+    return load_model(folder)
 
 
 def measure(audio16k: np.ndarray, language: str | None, reference: str | None) -> tuple[float | None, str | None]:
