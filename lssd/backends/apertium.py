@@ -115,7 +115,9 @@ def _package(mode: str) -> str:
 
 class ApertiumTranslator:
     def __init__(self) -> None:
-        self.paths: dict[str, list[str]] = {}  # "eng->fra" -> modes used
+        # what the last translate() did ("eng->fra" -> modes): the engine lives for the process
+        # (registry.engine), so provenance() describes this clip and language only, never earlier clips
+        self.paths: dict[str, list[str]] = {}
 
     def translate(self, transcript: Transcript, target: Language, vocals: np.ndarray, sr: int) -> TranslationResult:
         source = get_language(transcript.language).iso3 if transcript.language != "und" else "und"
@@ -127,7 +129,7 @@ class ApertiumTranslator:
             raise BadInputError("the transcript has no text to translate (speech was located, not transcribed)")
         for mode in chain:
             texts = translate_texts(texts, mode)
-        self.paths[f"{source}->{target.iso3}"] = chain
+        self.paths = {f"{source}->{target.iso3}": chain}
         return TranslationResult(texts={s.id: t for s, t in zip(transcript.segments, texts, strict=True)},
                                  kind=KIND_TRANSLATION)
 

@@ -39,6 +39,17 @@ def test_english_to_spanish():
     assert result.texts == {0: "El gato come pez.", 1: "Mi casa es muy grande."}
 
 
+def test_provenance_names_this_translation_only_not_earlier_ones():
+    """The engine lives for the process: a worker's sidecar for a French dub once also listed the
+    Spanish and Catalan paths of earlier clips (the sidecar depended on which worker took which clip)."""
+    translator = ApertiumTranslator()
+    for lang in ("es", "ca", "fr"):
+        translator.translate(_transcript("The cat eats fish."), get_language(lang), None, 48_000)
+    provenance = translator.provenance()
+    assert provenance["settings"]["paths"] == {"eng->fra": ["eng-spa", "es-fr"]}
+    assert "cat" not in (provenance["model"] or "")
+
+
 def test_english_to_french_through_spanish_keeps_five_segments_with_empty_ones(monkeypatch):
     calls = []
     run = apertium._run
