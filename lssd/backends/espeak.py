@@ -87,7 +87,9 @@ class EspeakSynthesizer:
         if variant and variant not in variants():
             raise BadInputError(f"unknown espeak-ng voice variant {variant!r}; e.g. f1-f5, m1-m7")
         self.variant = variant
-        self.rates: dict[str, list[int]] = {}  # iso3 -> rate (wpm) per text of the last call
+        # iso3 -> rate (wpm) per text of the last call only: the engine lives for the process, so
+        # provenance() must not carry earlier clips' languages
+        self.rates: dict[str, list[int]] = {}
 
     def voice(self, lang: Language, variant: str | None = None) -> str:
         variant = self.variant if variant is None else variant
@@ -138,7 +140,7 @@ class EspeakSynthesizer:
                 rate, audio = new, self.speak(spoken, lang, new, variant)
             out.append(audio)
             rates.append(rate)
-        self.rates[lang.iso3] = rates
+        self.rates = {lang.iso3: rates}
         return out, ESPEAK_SR
 
     def provenance(self) -> dict:

@@ -29,6 +29,7 @@ from lssd import stages
 from lssd.backends.registry import Backend, register
 from lssd.config import SEAMLESS_MODES, DubConfig
 from lssd.segments import KIND_TRANSLATION, Transcript
+from lssd.sidecar import speaker_order
 from lssd.errors import BadInputError, model_load_error
 from lssd.languages import Language, find, get_language
 from lssd.media import resample
@@ -175,7 +176,7 @@ class SeamlessSynthesizer:
         """Speaker id → vocoder speaker: the n-th speaker (by id) gets id n − 1, wrapping at the vocoder's
         count; the first keeps SeamlessM4T's default voice (0)."""
         count = max(1, int(getattr(self.model.model.config, "vocoder_num_spkrs", 1)))
-        return {s["id"]: i % count for i, s in enumerate(sorted(speakers, key=lambda s: int(s["id"].lstrip("S") or 0)))}
+        return {s["id"]: i % count for i, s in enumerate(sorted(speakers, key=lambda s: speaker_order(s["id"])))}
 
     def synthesize(self, texts: list[str], lang: Language, durations: list[float],
                    voices: list[int] | None = None) -> tuple[list[np.ndarray], int]:

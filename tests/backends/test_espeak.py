@@ -97,3 +97,11 @@ def test_check(monkeypatch):
     assert all(_check(cfg, get_language(code)) is None for code in PAPER_LANGUAGES)
     monkeypatch.setattr(espeak.shutil, "which", lambda name: None)
     assert "./install.sh" in _check(cfg, get_language("en"))
+
+
+def test_provenance_holds_the_last_call_only(tts):
+    """The engine lives for the process: a worker's French sidecar once carried the rates of the
+    languages of clips it had dubbed before (the sidecar depended on which worker took which clip)."""
+    for code in ("es", "fr"):
+        tts.synthesize(["Hola a todos."], get_language(code), [1.5])
+    assert list(tts.provenance()["settings"]["rates_wpm"]) == ["fra"]
