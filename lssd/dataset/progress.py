@@ -84,7 +84,9 @@ class BuildProgress:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.summary(final=True)
+        # a log read line by line must not say "finished" for a build that was stopped
+        self.summary(final="finished" if exc[0] is None else
+                     "interrupted" if issubclass(exc[0], (KeyboardInterrupt, SystemExit)) else "stopped")
         if self._live is not None:
             self._live.__exit__(*exc)
         self._log.close()
@@ -167,9 +169,10 @@ class BuildProgress:
         return (f"{self.finished}/{self.clips} clips · {hms(self.video_done)}/{hms(self.video_total)} video · "
                 f"{figures} · built {done}, failed {self.counts['failed']}")
 
-    def summary(self, final: bool = False) -> None:
+    def summary(self, final: str | None = None) -> None:
+        """A summary line: ``progress:``, or at the end how the build ended (``finished``, ``interrupted``, ``stopped``)."""
         self.last_summary = time.monotonic()
-        self.line(("finished: " if final else "progress: ") + self.summary_text())
+        self.line(f"{final or 'progress'}: " + self.summary_text())
 
     # output
     def line(self, text: str) -> None:

@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from lssd.dataset.progress import LOGS, BuildProgress
@@ -59,3 +60,14 @@ def test_rates_and_eta_come_from_seconds_of_video(tmp_path):
         assert progress.rate() == 4.0  # a reused clip measures nothing
     lines = (tmp_path / "log.txt").read_text().splitlines()
     assert sum(" progress: " in line for line in lines) == 2 and " finished: 2/3 clips" in lines[-1]
+
+
+def test_a_stopped_build_does_not_log_finished(tmp_path):
+    """A log read line by line: the last summary of an interrupted build says so."""
+    console = Console(file=(tmp_path / "log.txt").open("w"), force_terminal=False, width=200)
+    with pytest.raises(KeyboardInterrupt):
+        with BuildProgress(console, tmp_path, clips=2, video_seconds=20.0, workers=1, engine="local", mode="dub",
+                           counts=Counter(), summary_every=3600.0):
+            raise KeyboardInterrupt
+    last = (tmp_path / "log.txt").read_text().splitlines()[-1]
+    assert " interrupted: 0/2 clips" in last and "finished" not in last
