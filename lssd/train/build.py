@@ -49,20 +49,24 @@ def read_shots(source: Path | str, shards: bool = False):
     return read_index(Path(source))
 
 
-def select_shots(recipe: Recipe, index):
+def select_shots(recipe: Recipe, index, consume: bool = False):
     """The recipe's subset of the shot index or sample table (Table 1's original-language and dub
-    filters); ``index`` is a path or an already read table."""
-    from lssd.train.sampler import drop_pseudo, filter_index
+    filters); ``index`` is a path or an already read table. ``consume``: the caller gives the table up
+    (its columns are emptied as the subset is taken, so the two are never in memory together)."""
+    from lssd.train.sampler import drop_pseudo, keep_rows, take_rows
 
     d = recipe.data
     shots = read_shots(index) if isinstance(index, (str, Path)) else index
-    df = filter_index(
-        shots if d.allow_pseudo else drop_pseudo(shots),
+    view = shots if d.allow_pseudo else drop_pseudo(shots)
+    keep = keep_rows(
+        view,
         original_languages=set(d.original_languages) if d.original_languages else None,
         exclude=set(d.exclude_languages) if d.exclude_languages else None,
         dubbed_only=d.dubbed_only,
         has_languages=set(d.has_languages) if d.has_languages else None,
     )
+    given_up = consume or shots is not index  # a table read here is this function's to give up
+    df = take_rows(view, keep, release=tuple({id(f): f for f in (view, shots)}.values()) if given_up else ())
     if d.control is not None:
         from lssd.train.controls import use_control
 
@@ -106,7 +110,7 @@ def build_data(recipe: Recipe, source: Path | str, world: World, shards: bool = 
     are in memory together only while the subset is taken."""
     table = read_shots(source, shards=shards)
     reference = Schedule.reference_steps(recipe, table, world.size)
-    shots = select_shots(recipe, table)
+    shots = select_shots(recipe, table, consume=True)
     del table
     loader = build_loader(recipe, shots, world, str(source) if shards else None)
     return shots, loader, Schedule.from_reference(recipe, loader.steps_per_epoch, reference)

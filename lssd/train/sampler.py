@@ -143,6 +143,12 @@ def filter_index(df: pd.DataFrame, original_languages: set[str] | None = None,
                  has_languages: set[str] | None = None) -> pd.DataFrame:
     """Recipe subsets: by original language ("ESF" = {eng, spa, fra}; all-but-EN = exclude {eng}),
     titles with at least two audio languages, or titles that have all of ``has_languages``."""
+    return take_rows(df, keep_rows(df, original_languages, exclude, dubbed_only, has_languages))
+
+
+def keep_rows(df: pd.DataFrame, original_languages: set[str] | None = None, exclude: set[str] | None = None,
+              dubbed_only: bool = False, has_languages: set[str] | None = None) -> pd.Series:
+    """The rows :func:`filter_index` keeps, as a boolean mask."""
     keep = pd.Series(True, index=df.index)
     if original_languages is not None:
         wanted = {get_language(c).iso3 for c in original_languages}
@@ -154,10 +160,27 @@ def filter_index(df: pd.DataFrame, original_languages: set[str] | None = None,
     if has_languages:
         need = {get_language(c).iso3 for c in has_languages}
         keep &= per_distinct(lambda langs: need <= set(langs), df["audio_languages"]).astype(bool)
-    # every shot kept (a recipe without filters): the same columns (copy-on-write), not a copy of
-    # millions of rows
-    out = (df if keep.all() else df[keep]).reset_index(drop=True)
-    out.attrs = dict(df.attrs)
+    return keep
+
+
+def take_rows(df: pd.DataFrame, keep: pd.Series, release: tuple[pd.DataFrame, ...] = ()) -> pd.DataFrame:
+    """``df``'s rows where ``keep``. Every row kept (a recipe without filters): the same columns
+    (copy-on-write), not a copy of millions of rows. Otherwise a column at a time; each column taken
+    is deleted from the ``release`` frames (``df`` and the frames sharing its columns that the caller
+    gives up, e.g. the whole index a run no longer needs), so the full table and the subset are never
+    in memory together."""
+    attrs = dict(df.attrs)
+    if keep.all():
+        out = df.reset_index(drop=True)
+    else:
+        data = {}
+        for col in list(df.columns):
+            data[col] = df[col][keep].reset_index(drop=True)
+            for frame in release:
+                if col in frame.columns:
+                    del frame[col]
+        out = pd.DataFrame(data, copy=False)
+    out.attrs = attrs
     return out
 
 

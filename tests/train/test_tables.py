@@ -110,3 +110,16 @@ def test_shared_conversions_keep_nulls_orders_and_empty_lists_apart() -> None:
     calls = []
     lengths = per_distinct(lambda v: calls.append(v) or len(v), out[[0, 1, 2, 4, 5, 6]])
     assert lengths.tolist() == [2, 2, 1, 0, 0, 2] and calls == [["a", "b"], ["a"], []]  # once per object
+
+
+@pytest.mark.parametrize("recipe", ["a2", "b1", "ctrl_resynth"])
+def test_a_consumed_table_gives_the_same_subset_and_is_emptied_as_it_is_taken(index_path: Path, recipe: str) -> None:
+    """lssd train gives the whole index up to take its subset: the two are never in memory together."""
+    r = load_recipe(recipe)
+    kept = select_shots(r, read_index(index_path))
+    table = read_index(index_path)
+    consumed = select_shots(r, table, consume=True)
+    assert 0 < len(consumed) < len(table) and consumed.equals(kept) and consumed.attrs == kept.attrs
+    assert list(table.columns) == []  # every column went as the subset took it
+    whole = read_index(index_path)
+    assert len(select_shots(load_recipe("tiny"), whole, consume=True)) == len(whole) == 3000  # nothing filtered
