@@ -7,6 +7,7 @@ otherwise. Every writer goes through :func:`atomic_output` so a killed run never
 from __future__ import annotations
 
 import contextlib
+import functools
 import errno
 import json
 import os
@@ -75,6 +76,17 @@ def require_tool(name: str) -> str:
     if path is None:
         raise LssdError(f"'{name}' is not installed; run ./install.sh (it installs ffmpeg, espeak-ng, rubberband, apertium)")
     return path
+
+
+@functools.cache
+def tool_version(path: str, flag: str = "-version") -> str:
+    """The first non-blank line ``<path> <flag>`` prints (stdout, then stderr), "" when it cannot run;
+    asked once per process (a dataset worker would otherwise spawn it for every clip's provenance)."""
+    try:
+        proc = subprocess.run([path, flag], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return next((line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip()), "")
 
 
 def ff_path(path: Path) -> str:

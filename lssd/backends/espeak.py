@@ -24,7 +24,7 @@ from lssd import stages
 from lssd.backends.registry import Backend, register
 from lssd.config import DubConfig
 from lssd.errors import BadInputError, LssdError
-from lssd.media import require_tool
+from lssd.media import require_tool, tool_version
 from lssd.languages import Language
 
 ESPEAK_SR = 22_050
@@ -144,7 +144,7 @@ class EspeakSynthesizer:
         return out, ESPEAK_SR
 
     def provenance(self) -> dict:
-        version = subprocess.run([require_tool("espeak-ng"), "--version"], capture_output=True, text=True, check=False).stdout
+        version = tool_version(require_tool("espeak-ng"), "--version")
         number = re.search(r"\d+\.\d+(\.\d+)?", version)
         return {
             "backend": "espeak",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections import Counter
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -20,7 +19,7 @@ from lssd.dataset.manifest import FINISHED, STATUSES
 from lssd.dataset.progress import LOGS, hms
 from lssd.dataset.reproducible import GUARANTEE
 from lssd.dataset.worker import MODE_SEPARATE
-from lssd.media import atomic_output
+from lssd.media import atomic_output, tool_version
 
 CARD = "README.md"
 FAILED_LISTED = 200  # failed ids named in the card; the manifest has them all
@@ -197,12 +196,7 @@ def tool_versions() -> dict[str, str]:
         path = shutil.which(tool)
         if path is None:
             continue
-        try:
-            proc = subprocess.run([path, flag], capture_output=True, text=True, timeout=10)
-            first = next((line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip()), "")
-        except (OSError, subprocess.TimeoutExpired):
-            first = ""
-        found[tool] = first[:100] or "installed"
+        found[tool] = tool_version(path, flag)[:100] or "installed"
     return found
 
 

@@ -10,7 +10,6 @@ language is also written beside it.
 
 from __future__ import annotations
 
-import functools
 import subprocess
 from collections import deque
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from lssd.dub.context import BACKGROUND, MIX, ClipContext
 from lssd.segments import KIND_PSEUDO
 from lssd.errors import BadInputError, LssdError
 from lssd.languages import Language, find
-from lssd.media import BLOCK, atomic_output, audio_blocks, audio_writer, ff_path, require_tool
+from lssd.media import BLOCK, atomic_output, audio_blocks, audio_writer, ff_path, require_tool, tool_version
 from lssd.subtitles import Cue, write_srt
 
 NAME = stages.REMUX
@@ -192,15 +191,7 @@ def mux(ctx: ClipContext, tracks: list[Track], output: Path) -> None:
 
 
 def ffmpeg_version() -> str:
-    return _tool_version(require_tool("ffmpeg"))
-
-
-@functools.cache
-def _tool_version(path: str) -> str:
-    """The first line of ``<path> -version``, asked once per process (a dataset worker remuxes every clip:
-    spawning ffmpeg for it each time cost ≈0.1 s a clip)."""
-    proc = subprocess.run([path, "-version"], capture_output=True, text=True)
-    return proc.stdout.splitlines()[0] if proc.stdout else "ffmpeg"
+    return tool_version(require_tool("ffmpeg")) or "ffmpeg"
 
 
 def _remove_old_srts(output: Path, keep: set[str]) -> None:

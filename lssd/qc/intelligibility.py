@@ -8,7 +8,6 @@ Pseudo-text has nothing to understand (n/a); a track without a sidecar has no re
 
 from __future__ import annotations
 
-import functools
 import unicodedata
 
 import numpy as np
@@ -37,20 +36,12 @@ def cer(hypothesis: str, reference: str) -> float | None:
 
 def transcribe(audio16k: np.ndarray, language: str) -> str:
     """What Whisper base hears in mono 16 kHz ``audio16k``, told the language (ISO 639 code)."""
-    from lssd.langid import model_folder, whisper_code
+    from lssd.langid import load_model, model_folder, whisper_code
 
-    model = _model(str(model_folder()))
+    model = load_model(str(model_folder()))  # cached there: once per process
     pieces, _ = model.transcribe(np.asarray(audio16k, dtype=np.float32), language=whisper_code(language),
                                  vad_filter=True, condition_on_previous_text=False, **DECODING)
     return " ".join(p.text.strip() for p in pieces)
-
-
-@functools.lru_cache(maxsize=1)
-def _model(folder: str):
-    """Whisper base, loaded once per process (QC of a dataset asks for it on every track)."""
-    from lssd.langid import load_model
-
-    return load_model(folder)
 
 
 def measure(audio16k: np.ndarray, language: str | None, reference: str | None) -> tuple[float | None, str | None]:

@@ -66,7 +66,7 @@ def select_shots(recipe: Recipe, index, consume: bool = False):
         has_languages=set(d.has_languages) if d.has_languages else None,
     )
     given_up = consume or shots is not index  # a table read here is this function's to give up
-    df = take_rows(view, keep, release=tuple({id(f): f for f in (view, shots)}.values()) if given_up else ())
+    df = take_rows(view, keep, release=(view, shots) if given_up else ())  # view may be shots itself
     if d.control is not None:
         from lssd.train.controls import use_control
 

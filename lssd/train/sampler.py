@@ -177,7 +177,7 @@ def take_rows(df: pd.DataFrame, keep: pd.Series, release: tuple[pd.DataFrame, ..
         for col in list(df.columns):
             data[col] = df[col][keep].reset_index(drop=True)
             for frame in release:
-                if col in frame.columns:
+                if col in frame.columns:  # a frame named twice loses the column once
                     del frame[col]
         out = pd.DataFrame(data, copy=False)
     out.attrs = attrs

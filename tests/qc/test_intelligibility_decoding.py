@@ -1,6 +1,6 @@
 """QC's intelligibility transcribes with greedy beam search (faster-whisper's temperature fallback
 samples from a generator seeded per run, so the same dub gave another CER on another run) and loads
-Whisper base once per process, not once per track."""
+Whisper base once per process, not once per track (``langid.load_model`` caches it)."""
 
 from __future__ import annotations
 
@@ -11,29 +11,19 @@ from lssd.qc import intelligibility
 
 
 def test_transcription_is_greedy_and_the_model_loads_once(monkeypatch):
-    loads, calls = [], []
-    real_load = langid.load_model
+    langid.load_model.cache_clear()
+    model = langid.load_model(str(langid.model_folder()))
+    calls = []
+    real_transcribe = model.transcribe
 
-    def counting_load(folder):
-        model = real_load(folder)
-        loads.append(folder)
-        real_transcribe = model.transcribe
+    def recording_transcribe(audio, **kwargs):
+        calls.append(kwargs)
+        return real_transcribe(audio, **kwargs)
 
-        def recording_transcribe(audio, **kwargs):
-            calls.append(kwargs)
-            return real_transcribe(audio, **kwargs)
-
-        model.transcribe = recording_transcribe
-        return model
-
-    monkeypatch.setattr(langid, "load_model", counting_load)
-    intelligibility._model.cache_clear()
-    try:
-        t = np.arange(intelligibility.SR) / intelligibility.SR
-        tone = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-        for _ in range(2):
-            intelligibility.transcribe(tone, "spa")
-    finally:
-        intelligibility._model.cache_clear()
-    assert len(loads) == 1
+    monkeypatch.setattr(model, "transcribe", recording_transcribe)
+    t = np.arange(intelligibility.SR) / intelligibility.SR
+    tone = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    for _ in range(2):
+        intelligibility.transcribe(tone, "spa")
+    assert langid.load_model.cache_info().misses == 1  # the model loaded above, reused by both tracks
     assert [c.get("temperature") for c in calls] == [0.0, 0.0]
