@@ -26,9 +26,9 @@ from lssd.dataset import card, clips, gpus
 from lssd.dataset.manifest import FINISHED, Manifest
 from lssd.dataset.pool import Crash, Event, LocalPool
 from lssd.dataset.progress import BuildProgress, hms
-from lssd.dub.paper_profile import print_deviations
 from lssd.dataset.worker import BUSY, Job, MODE_DUB, MODE_SEPARATE, WORK, WorkerSpec, make_config
 from lssd.config import usable_cores
+from lssd.dub.paper_profile import print_deviations
 from lssd.errors import BadInputError
 from lssd import outputs
 from lssd.sidecar import path_for

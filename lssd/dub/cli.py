@@ -20,8 +20,8 @@ from rich.progress import (BarColumn, Progress, SpinnerColumn, TaskProgressColum
 from rich.table import Table
 
 from lssd import stages
-from lssd.dub.paper_profile import print_deviations
 from lssd.config import CONTAINERS, EQ_MODES, PROFILES, SEAMLESS_MODES, DubConfig, default
+from lssd.dub.paper_profile import print_deviations
 from lssd.errors import BadInputError
 from lssd.languages import get_language, parse_langs
 

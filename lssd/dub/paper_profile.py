@@ -33,6 +33,8 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, replace
 
+from rich.console import Console
+
 from lssd import stages
 from lssd.config import DubConfig
 from lssd.errors import FallbackRefusedError, LssdError
@@ -164,7 +166,7 @@ def _eq(cfg: DubConfig) -> tuple[DubConfig, list[str]]:
     return replace(cfg, eq="matchering"), []
 
 
-def print_deviations(console, deviations: list[str]) -> None:
+def print_deviations(console: Console, deviations: list[str]) -> None:
     """One line per deviation, the text escaped (a hint such as ``pip install 'lssd[matchering]'`` is not markup)."""
     from rich.markup import escape
 
