@@ -149,13 +149,17 @@ def log_mel(audio: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     """(C, N) float waveform -> (C, n_mels, frames) float32 power mel spectrogram in dB.
 
     Centred STFT with reflect padding and a periodic Hann window, as torch.stft/torchaudio. Written
-    with numpy's single-threaded FFT and a sparse filterbank so a loader item starts no thread pool:
-    in the training process (``num_workers=0``) intra-op threads only add contention.
+    with SciPy's single-threaded FFT and a sparse filterbank so a loader item starts no thread pool:
+    in the training process (``num_workers=0``) intra-op threads only add contention. SciPy transforms
+    float32 in float32, as torch.stft does: a quarter of numpy's CPU (numpy 2's float32 FFT is slower
+    than its float64 one), and the same float32 floor as torchaudio, 100 dB or more under the peak.
     """
+    from scipy import fft
+
     half = cfg.n_fft // 2
     wave = np.pad(np.asarray(audio, dtype=np.float32), ((0, 0), (half, half)), mode="reflect")
     frames = np.lib.stride_tricks.sliding_window_view(wave, cfg.n_fft, axis=-1)[:, ::cfg.hop_length]
-    power = np.abs(np.fft.rfft(frames * _hann(cfg.n_fft), axis=-1)) ** 2  # (C, frames, bins)
+    power = np.abs(fft.rfft(frames * _hann(cfg.n_fft), axis=-1, workers=1)) ** 2  # (C, frames, bins)
     bank = mel_filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels)
     mel = np.stack([bank @ channel.T for channel in power]).astype(np.float32)
     return 10.0 * np.log10(np.maximum(mel, 1e-10))

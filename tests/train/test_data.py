@@ -171,7 +171,14 @@ def test_log_mel_matches_librosa_with_torchaudio_conventions():
                                                htk=True, norm=None, center=True, pad_mode="reflect")
     ours = log_mel(wave, AudioConfig())
     assert ours.shape == (2, 96, 48_000 // 501 + 1) and ours.dtype == np.float32
-    np.testing.assert_allclose(ours, 10 * np.log10(np.maximum(reference, 1e-10)), atol=0.2)  # float32
+    want = 10 * np.log10(np.maximum(reference, 1e-10))
+    # float32, as torch.stft: exact to 0.2 dB down to 100 dB under each channel's peak; below that is
+    # the float32 noise floor (torch.stft's own spectrogram of this wave is 5 dB off there)
+    peak = want.max(axis=(1, 2), keepdims=True)
+    audible = want > peak - 100
+    assert audible.mean() > 0.5
+    np.testing.assert_allclose(ours[audible], want[audible], atol=0.2)
+    assert np.all((ours < peak - 90) | audible)
 
 
 def test_masks_cover_at_most_half_of_each_axis():
