@@ -102,22 +102,21 @@ def sample_crop(rng: np.random.Generator, height: int, width: int, crop: int,
 
 
 def video_clip(frames: Sequence[np.ndarray], top: int, left: int, cfg: VideoConfig) -> torch.Tensor:
-    """T frames (H, W, 3) uint8 -> the cropped (3, T, crop, crop) uint8 clip, as the loaders yield it:
-    a quarter of float32's bytes through worker queues and to the GPU, where :func:`normalise_video`
-    turns a batch into the model's input."""
-    out = np.empty((3, len(frames), cfg.crop, cfg.crop), dtype=np.uint8)
-    for t, frame in enumerate(frames):  # one strided copy per frame into the channels-first clip
-        out[:, t] = frame[top:top + cfg.crop, left:left + cfg.crop].transpose(2, 0, 1)
-    return torch.from_numpy(out)
+    """T frames (H, W, 3) uint8 -> the cropped (T, crop, crop, 3) uint8 clip, as the loaders yield it:
+    frames as decoded (a row copy each, no transpose on the CPU) and a quarter of float32's bytes
+    through worker queues and to the GPU, where :func:`normalise_video` turns a batch into the
+    model's channels-first input."""
+    return torch.from_numpy(np.stack([f[top:top + cfg.crop, left:left + cfg.crop] for f in frames]))
 
 
 def normalise_video(clip: torch.Tensor, cfg: VideoConfig) -> torch.Tensor:
-    """A uint8 clip or batch (..., 3, T, H, W) -> float32 ``(x / 255 - mean) / std`` per channel, on
-    the clip's device; a float tensor is returned as it is (already normalised)."""
+    """A uint8 clip or batch of frames (..., T, H, W, 3) -> the model's float32 input (..., 3, T, H, W),
+    ``(x / 255 - mean) / std`` per channel, on the clip's device (the transpose too: a GPU does it for
+    nothing). A float tensor is returned as it is (already normalised, channels first)."""
     if clip.is_floating_point():
         return clip
     scale, bias = (torch.from_numpy(a).to(clip.device) for a in _normalisation(cfg.mean, cfg.std))
-    return clip.to(torch.float32) * scale + bias
+    return clip.movedim(-1, -4).contiguous().to(torch.float32) * scale + bias
 
 
 def video_tensor(frames: Sequence[np.ndarray], top: int, left: int, cfg: VideoConfig) -> torch.Tensor:

@@ -9,8 +9,8 @@ parallelism; see :class:`MediaReader`). Containers are opened lazily in the proc
 (each DataLoader worker has its own) and kept in a small LRU cache; the dataset holds no other
 state, so an item is a pure function of its :class:`SampleKey`.
 
-Batch keys: ``v_p``, ``v_s`` (B, 3, T, H, W) uint8 (the crop; the trainer normalises it on its device
-with :func:`lssd.train.augment.normalise_video`); ``a_p``, ``a_s`` (B, C, n_mels, frames) float32;
+Batch keys: ``v_p``, ``v_s`` (B, T, H, W, 3) uint8 RGB frames (the crop; the trainer turns them into the
+model's (B, 3, T, H, W) float input on its device with :func:`lssd.train.augment.normalise_video`); ``a_p``, ``a_s`` (B, C, n_mels, frames) float32;
 ``title`` list[str] (title id), ``title_idx`` (B,) int64, ``shot`` (B,) int64 (index ``shot_id``),
 ``lang_p``, ``lang_s`` list[str]; ``t_p``, ``t_s`` (B,) float64 window starts in seconds.
 """
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from lssd.errors import BadInputError
 from lssd.train.augment import (AudioConfig, VideoConfig, audio_features, frame_times, sample_crop,
@@ -269,12 +269,14 @@ def instance_starts(start: float, end: float, window: float, rng: np.random.Gene
 
 
 def collate_quadruplets(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack tensors; ints -> int64 tensor, floats -> float64 tensor, strings stay lists."""
+    """Stack tensors; ints -> int64 tensor, floats -> float64 tensor, strings stay lists. Tensors are
+    stacked by torch's ``default_collate``: in a loader worker straight into shared memory, so a batch
+    crosses to the trainer without another copy of its frames."""
     out: dict[str, Any] = {}
     for name, first in items[0].items():
         values = [item[name] for item in items]
         if isinstance(first, torch.Tensor):
-            out[name] = torch.stack(values)
+            out[name] = default_collate(values)
         elif isinstance(first, str):
             out[name] = values
         elif isinstance(first, (bool, int, np.integer)):

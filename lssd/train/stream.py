@@ -51,7 +51,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lssd.errors import BadInputError
 from lssd.train.augment import (AudioConfig, VideoConfig, audio_features, frame_times, sample_crop,
-                                sample_scale, scaled_size, video_clip)
+                                sample_scale, scaled_size)
 from lssd.train.data import WINDOW, collate_quadruplets, instance_starts
 from lssd.train.sampler import DubPolicy, SampleKey, choose_languages, parse_policy, sample_seed
 from lssd.train.shards import shard_url
@@ -309,25 +309,29 @@ def decode_sample(sample: dict[str, bytes] | _MemorySample | _TarSample, tracks:
 
 def _video(sample: _MemorySample | _TarSample, meta: dict[str, Any], t0: float, rng: np.random.Generator, cfg: VideoConfig,
            train: bool, window: float) -> torch.Tensor:
-    """Frames on the 25 fps grid of the shot; scale and crop in one affine warp per frame."""
+    """Frames on the 25 fps grid of the shot, each decoded once (to RGB); scale and crop in one affine
+    warp per frame, written straight into the (T, crop, crop, 3) clip."""
     import cv2
 
     start, end, fps = meta["shot_start"], meta["shot_end"], meta["fps"]
     times = np.minimum(frame_times(t0, window, cfg), end - 0.5 / fps)
-    index = np.clip(np.floor((times - start) * fps + 1e-3).astype(int), 0, meta["frames"] - 1)
+    index = np.clip(np.floor((times - start) * fps + 1e-3).astype(int), 0, meta["frames"] - 1).tolist()
     src_h, src_w = meta["height"], meta["width"]
     height, width = scaled_size(src_h, src_w, sample_scale(rng, cfg, train))
     top, left = sample_crop(rng, height, width, cfg.crop, train)
     sy, sx = height / src_h, width / src_w
     warp = np.array([[sx, 0, 0.5 * sx - 0.5 - left], [0, sy, 0.5 * sy - 0.5 - top]], dtype=np.float64)
-    frames: dict[int, np.ndarray] = {}
-    for k in dict.fromkeys(index.tolist()):
-        jpeg = np.frombuffer(sample.jpeg(meta, k), dtype=np.uint8)
-        bgr = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
-        out = cv2.warpAffine(bgr, warp, (cfg.crop, cfg.crop), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
-        frames[k] = out[:, :, ::-1]  # RGB as a view: video_clip's copy reorders the channels anyway
-    return video_clip([frames[k] for k in index.tolist()], 0, 0, cfg)
+    clip = np.empty((len(index), cfg.crop, cfg.crop, 3), dtype=np.uint8)
+    first: dict[int, int] = {}
+    for t, k in enumerate(index):
+        if k in first:  # a held frame (past the shot's end) is decoded once
+            clip[t] = clip[first[k]]
+            continue
+        first[k] = t
+        rgb = cv2.imdecode(np.frombuffer(sample.jpeg(meta, k), dtype=np.uint8), cv2.IMREAD_COLOR_RGB)
+        cv2.warpAffine(rgb, warp, (cfg.crop, cfg.crop), dst=clip[t], flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+    return torch.from_numpy(clip)
 
 
 def _audio(sample: _MemorySample | _TarSample, meta: dict[str, Any], track: int, offset: float, window: float,

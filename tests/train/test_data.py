@@ -10,6 +10,7 @@ import librosa
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader, IterableDataset
 
 from lssd.errors import BadInputError
 from lssd.train.augment import (AudioConfig, VideoConfig, frame_times, log_mel, mask_spectrogram,
@@ -47,7 +48,7 @@ def test_item_shapes_dtypes_and_ranges(dataset):
     item = dataset[dataset.key(0)]
     for name in ("v_p", "v_s"):
         v = item[name]
-        assert v.shape == (3, 4, 64, 64) and v.dtype == torch.uint8  # normalised on the trainer's device
+        assert v.shape == (4, 64, 64, 3) and v.dtype == torch.uint8  # frames; normalised on the trainer's device
         assert v.float().std() > 5  # real picture content, not a constant
     for name in ("a_p", "a_s"):
         a = item[name]
@@ -69,7 +70,7 @@ def test_configs_from_recipe_data_and_bad_values():
 
 def test_paper_settings_shapes(index):
     item = QuadrupletDataset(index)[0]
-    assert item["v_p"].shape == (3, 16, 224, 224) and item["a_p"].shape == (2, 96, 288)
+    assert item["v_p"].shape == (16, 224, 224, 3) and item["a_p"].shape == (2, 96, 288)
     sep = QuadrupletDataset(index, video_cfg=None, audio_cfg=AudioConfig(sample_rate=44_100))[0]
     assert "v_p" not in sep and sep["a_s"].shape == (2, 96, 132_300 // 501 + 1)
 
@@ -159,7 +160,10 @@ def test_video_tensor_crops_and_normalises_per_channel():
     assert got.shape == (3, 3, 4, 4) and got.dtype == torch.float32
     torch.testing.assert_close(got, want)
     clip = video_clip(frames, 1, 2, cfg)  # what the loaders yield; the trainer normalises on its device
-    assert clip.dtype == torch.uint8 and torch.equal(normalise_video(clip[None], cfg)[0], got)
+    assert clip.shape == (3, 4, 4, 3) and clip.dtype == torch.uint8 and clip.is_contiguous()
+    batch = normalise_video(torch.stack([clip, clip.flip(0)]), cfg)
+    assert batch.shape == (2, 3, 3, 4, 4) and batch.is_contiguous() and torch.equal(batch[0], got)
+    assert torch.equal(batch[1], got.flip(1))
     assert normalise_video(got, cfg) is got
 
 
@@ -213,7 +217,7 @@ def test_items_are_deterministic_given_the_key(index, dataset):
 
 def test_collate_keeps_strings_and_stacks_tensors(dataset):
     batch = collate_quadruplets([dataset[dataset.key(i)] for i in (0, 5)])
-    assert batch["v_p"].shape == (2, 3, 4, 64, 64) and batch["a_s"].shape == (2, 2, 32, AUDIO_FRAMES)
+    assert batch["v_p"].shape == (2, 4, 64, 64, 3) and batch["a_s"].shape == (2, 2, 32, AUDIO_FRAMES)
     assert isinstance(batch["title"], list) and len(batch["lang_p"]) == 2
     assert batch["title_idx"].dtype == torch.int64 and batch["t_p"].dtype == torch.float64
 
@@ -232,7 +236,7 @@ def test_loader_batches_follow_the_sampler_and_workers_reproduce_them(toy_datase
                                                       for ks in keys]
     assert [b["lang_s"] for b in batches] == [[k.lang_s for k in ks] for ks in keys]
     for b in batches:
-        assert b["v_p"].shape == (4, 3, 4, 64, 64)
+        assert b["v_p"].shape == (4, 4, 64, 64, 3)
         assert np.unique(b["title_idx"].numpy(), return_counts=True)[1].tolist() == [2, 2]
     worker_loader = build_loader(index, num_workers=1, **kwargs)
     worker_loader.set_epoch(1, start_batch=1)
@@ -268,3 +272,15 @@ def test_without_a_secondary_instance_an_item_is_one_video_audio_pair(index):
     item, reference = pairs[0], full[0]
     assert {"v_p", "a_p"} <= item.keys() and not {"v_s", "a_s", "lang_s", "t_s"} & item.keys()
     assert torch.equal(item["v_p"], reference["v_p"]) and torch.equal(item["a_p"], reference["a_p"])
+
+
+class _CollatedInWorker(IterableDataset):
+    def __iter__(self):
+        batch = collate_quadruplets([{"v_p": torch.zeros(4, 8, 8, 3, dtype=torch.uint8), "t_p": 0.5}] * 2)
+        yield {"shared_in_worker": batch["v_p"].is_shared(), "v_p": batch["v_p"]}
+
+
+def test_a_worker_collates_frames_straight_into_shared_memory():
+    """No second copy of a batch's frames on its way out of a loader worker."""
+    (batch,) = DataLoader(_CollatedInWorker(), batch_size=None, num_workers=1)
+    assert batch["shared_in_worker"] and batch["v_p"].shape == (2, 4, 8, 8, 3)

@@ -230,7 +230,7 @@ def test_the_stream_decodes_quadruplets_in_loader_workers(toy_dataset, shard_set
         batches = list(DataLoader(stream, batch_size=None, num_workers=2))
         assert len(batches) == stream.steps_per_epoch
         for b in batches:
-            assert b["v_p"].shape == (2, 3, 4, 32, 32) and b["a_s"].shape[:2] == (2, 2)
+            assert b["v_p"].shape == (2, 4, 32, 32, 3) and b["a_s"].shape[:2] == (2, 2)
             assert b["v_p"].dtype == torch.uint8 and b["v_p"].float().std() > 5  # picture content, not a constant
             shots += b["shot"].tolist()
     assert len(shots) == len(set(shots)) == 2 * 2 * (len(table) // 4)
