@@ -11,9 +11,15 @@ scenes, H.264 ultrafast with 2 s GOPs, 2-3 AAC language tracks per title) render
 are built from its index with the default settings (25 fps JPEG frames, short side 320, 16-bit WAV).
 
 CPU is this process's user + system time with the loader in-process (``--workers 0``: all of the
-decoding is counted), so "quadruplets/s per core" is 1000 / (CPU ms per quadruplet) whatever else
-runs on the machine; with ``--workers N`` the wall-clock rate is printed too (it is not CPU-bound
-alone on a shared machine). The first batch of each loader (container opens, first tar) is not timed.
+decoding is counted, with one intra-op thread as a DataLoader worker has), so "quadruplets/s per
+core" is 1000 / (CPU ms per quadruplet) whatever else runs on the machine; with ``--workers N`` the
+wall-clock rate is printed too (it is not CPU-bound alone on a shared machine). The first batch of
+each loader (container opens, first tar) is not timed.
+
+Three loaders: the index loader (PyAV from the containers), the shard loader decoding on the CPU, and
+the shard loader with ``decode="device"`` (:mod:`lssd.train.device_decode`): its row is the loader
+workers' share, and the line under it what decoding the frames costs where the trainer runs (wall ms
+on a GPU when one is present, else CPU ms here).
 
 The start-up part writes a synthetic index (:func:`lssd.train.toy.synthetic_index`) and measures, in a
 fresh process per recipe, what ``lssd train`` does before its first step on the data side
@@ -72,7 +78,7 @@ def index_batches(index: Path, batch_size: int, workers: int, steps: int):
     yield from loader
 
 
-def shard_batches(shards: Path, batch_size: int, workers: int):
+def shard_batches(shards: Path, batch_size: int, workers: int, decode: str = "cpu"):
     """The shard loader's batches, epoch after epoch (a toy set holds a few batches per epoch)."""
     from lssd.train.augment import AudioConfig, VideoConfig
     from lssd.train.shards import read_samples
@@ -80,7 +86,8 @@ def shard_batches(shards: Path, batch_size: int, workers: int):
 
     table, _ = read_samples(shards)
     loader = build_stream_loader(str(shards), table, batch_size=batch_size, policy="random",
-                                 num_workers=workers, seed=0, video_cfg=VideoConfig(), audio_cfg=AudioConfig())
+                                 num_workers=workers, seed=0, video_cfg=VideoConfig(), audio_cfg=AudioConfig(),
+                                 decode=decode)
     epoch = 0
     while True:
         loader.set_epoch(epoch)
@@ -104,6 +111,10 @@ def source_set(name: str, root: Path) -> tuple[Path, Path, dict]:
 
 
 def loaders(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.workers == 0:
+        torch.set_num_threads(1)  # as in a DataLoader worker: the loader in-process is timed as one
     print(f"loaders: batch {args.batch_size}, paper settings, {args.workers} loader workers "
           f"(0: in-process, all CPU counted); machine load {os.getloadavg()[0]:.1f}")
     rows = []
@@ -117,16 +128,43 @@ def loaders(args: argparse.Namespace) -> None:
             steps = args.index_batches + 1
             for kind, batches, count in (
                     ("index", index_batches(index, args.batch_size, args.workers, steps), args.index_batches),
-                    ("shards", shard_batches(shards, args.batch_size, args.workers), args.batches)):
+                    ("shards", shard_batches(shards, args.batch_size, args.workers), args.batches),
+                    ("device", shard_batches(shards, args.batch_size, args.workers, "device"), args.batches)):
                 cpu_ms, rate = measure(batches, count, args.batch_size)
-                batches.close()
                 rows.append((name, kind, cpu_ms, rate, count * args.batch_size))
                 print(f"    {kind:6s} loader: {cpu_ms:7.1f} ms CPU per quadruplet, {1000 / cpu_ms:6.1f} "
                       f"quadruplets/s per core ({count * args.batch_size} timed)"
                       + (f", {rate:.1f}/s wall with {args.workers} workers" if args.workers else ""), flush=True)
-    print("\n  source  loader  CPU ms/quadruplet  quadruplets/s per core")
+                if kind == "device":
+                    print("           " + device_decode_cost(batches, args.batches, args.batch_size), flush=True)
+                batches.close()
+    print("\n  source  loader  CPU ms/quadruplet  quadruplets/s per core  "
+          "(device: the loader's share; the frames are decoded on the trainer's device)")
     for name, kind, cpu_ms, _, _ in rows:
         print(f"  {name:6s}  {kind:6s}  {cpu_ms:17.1f}  {1000 / cpu_ms:22.1f}")
+
+
+def device_decode_cost(batches, count: int, batch_size: int) -> str:
+    """What ``decode_clips`` costs where the trainer runs: wall ms per quadruplet on a GPU (after a
+    synchronise), CPU ms here without one."""
+    import torch
+
+    from lssd.train.device_decode import decode_clips
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    work = [next(batches) for _ in range(count)]
+    decode_clips(work[0]["v_p"], device)  # first call: decoder handles, kernels
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    for b in work:
+        decode_clips(b["v_p"], device), decode_clips(b["v_s"], device)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        return (f"decoding on {torch.cuda.get_device_name()}: {1000 * (time.perf_counter() - wall) / (count * batch_size):.2f} "
+                f"ms wall per quadruplet ({count * batch_size / (time.perf_counter() - wall):.0f} quadruplets/s)")
+    return (f"decoding on this CPU (no GPU here): {1000 * (cpu_seconds() - cpu) / (count * batch_size):.1f} ms CPU "
+            "per quadruplet, in the training process")
 
 
 # ------------------------------------------------------------------------------------------ start-up

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -81,10 +82,12 @@ def build_loader(recipe: Recipe, shots, world: World, shards: str | None = None)
     """The index loader, or the streaming loader when ``shards`` names a shard set (``shots``: its
     sample table, filtered)."""
     from lssd.train.data import build_loader as data_loader
+    from lssd.train.device_decode import resolve_decode
     from lssd.train.stream import build_stream_loader
 
     d = recipe.data
-    make = data_loader if shards is None else lambda table, **kw: build_stream_loader(shards, table, **kw)
+    decode = resolve_decode(d.decode, world.device, shards is not None)
+    make = data_loader if shards is None else partial(build_stream_loader, shards, decode=decode)
     return make(
         shots,
         batch_size=d.batch_size,

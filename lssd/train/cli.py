@@ -33,6 +33,9 @@ def train(
     sync_bn: bool = typer.Option(
         False, "--sync-bn", help="Batch norm over all GPUs' micro-batches (sets train.sync_bn; SyncBatchNorm, "
         "for the X3D-M / audio ResNet-50 recipes of App. B.3 under torchrun on GPUs)."),
+    decode: str | None = typer.Option(
+        None, "--decode", help="Where --shards frames are decoded (sets data.decode): auto (the GPU when training "
+        "on one, default), cpu (loader workers) or device (the trainer's device, nvJPEG on a GPU)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a run directory that holds "
                                    "checkpoints (they are deleted); without it such a run needs --resume."),
@@ -59,6 +62,8 @@ def train(
         overrides = [*overrides, f"train.accum_freq={accum_freq}"]
     if sync_bn:
         overrides = [*overrides, "train.sync_bn=true"]
+    if decode is not None:
+        overrides = [*overrides, f"data.decode={decode}"]
     from lssd.eval.during_training import hooks_from_options
 
     run(load_recipe(recipe, overrides), index, out, resume=resume, init=init, device=device,

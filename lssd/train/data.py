@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from lssd.errors import BadInputError
 from lssd.train.augment import (AudioConfig, VideoConfig, audio_features, frame_times, sample_crop,
                                 sample_scale, scaled_size, video_clip)
+from lssd.train.device_decode import EncodedClips
 from lssd.train.index import read_index
 from lssd.train.sampler import (DubPolicy, SampleKey, TitleBatchSampler, choose_languages,
                                 parse_policy, sample_seed)
@@ -277,6 +278,8 @@ def collate_quadruplets(items: list[dict[str, Any]]) -> dict[str, Any]:
         values = [item[name] for item in items]
         if isinstance(first, torch.Tensor):
             out[name] = default_collate(values)
+        elif isinstance(first, EncodedClips):
+            out[name] = EncodedClips.collate(values)
         elif isinstance(first, str):
             out[name] = values
         elif isinstance(first, (bool, int, np.integer)):

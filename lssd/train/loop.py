@@ -30,10 +30,10 @@ from torch import nn
 from lssd.errors import BadInputError
 from lssd.locks import LockedError, exclusive
 from lssd.train.accum import contrastive_backward, has_batch_norm
-from lssd.train.augment import normalise_video
 from lssd.train.build import Schedule, build_data, build_loss, build_model, build_optimizer
 from lssd.train.checkpoint import (load_model_state, load_resumable, resolve_init, rng_state, save_checkpoint,
                                    set_rng_state)
+from lssd.train.device_decode import video_input
 from lssd.train.distributed import (World, all_reduce_sum, cleanup, gather_with_grad, init_distributed,
                                    sync_batch_norm)
 from lssd.train.loss import DubContrastiveLoss, LossTerms
@@ -238,8 +238,8 @@ def train_step(run: Run, micro_batches: list[dict[str, Any]]) -> LossTerms:
     """One optimiser step on one global batch (``accum_freq`` micro-batches per rank): embeddings,
     Eq. 2-3 with the negatives of all ranks and micro-batches, AdamW."""
     device, video = run.world.device, run.recipe.data.video
-    inputs = [{k: normalise_video(b[k].to(device, non_blocking=True), video) if k[0] == "v" else
-               b[k].to(device, non_blocking=True) for k in QUADRUPLET if k in b} for b in micro_batches]
+    inputs = [{k: video_input(b[k], device, video) if k[0] == "v" else b[k].to(device, non_blocking=True)
+               for k in QUADRUPLET if k in b} for b in micro_batches]
     run.optimizer.zero_grad(set_to_none=True)
     terms = contrastive_backward(run.net, run.loss_fn, inputs, gather_with_grad,
                                  scale=run.world.backward_scale, autocast=run.autocast)

@@ -54,6 +54,7 @@ class DataConfig:
     batch_size: int = 64  # per GPU
     group_size: int | None = 8  # shots per title in a batch (1/8 of 64)
     num_workers: int = 8
+    decode: str = "auto"  # shard frames: auto (on the GPU when training on one) | cpu (loader workers) | device
     video: VideoConfig = field(default_factory=VideoConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
 
@@ -263,6 +264,8 @@ def _check(r: Recipe) -> None:
         raise BadInputError(f"recipe {r.name}: loss.reduction must be sum or mean")
     if r.train.precision not in ("bf16", "fp32"):
         raise BadInputError(f"recipe {r.name}: train.precision must be bf16 or fp32")
+    if r.data.decode not in ("auto", "cpu", "device"):
+        raise BadInputError(f"recipe {r.name}: data.decode must be auto, cpu or device")
     if r.model.video is None and r.loss.cross_modal:
         raise BadInputError(f"recipe {r.name}: an audio-only model needs loss.cross_modal: false")
 

@@ -53,6 +53,7 @@ from lssd.errors import BadInputError
 from lssd.train.augment import (AudioConfig, VideoConfig, audio_features, frame_times, sample_crop,
                                 sample_scale, scaled_size)
 from lssd.train.data import WINDOW, collate_quadruplets, instance_starts
+from lssd.train.device_decode import EncodedClips
 from lssd.train.sampler import DubPolicy, SampleKey, choose_languages, parse_policy, sample_seed
 from lssd.train.shards import shard_url
 from lssd.train.tables import Codes
@@ -282,10 +283,12 @@ class _MemberFile(io.RawIOBase):
 
 def decode_sample(sample: dict[str, bytes] | _MemorySample | _TarSample, tracks: dict[str, int], lang_p: str,
                   lang_s: str, seed: int, *, video_cfg: VideoConfig | None, audio_cfg: AudioConfig | None,
-                  train: bool = True, window: float = WINDOW, secondary: bool = True) -> dict[str, Any]:
+                  train: bool = True, window: float = WINDOW, secondary: bool = True,
+                  decode: str = "cpu") -> dict[str, Any]:
     """One quadruplet from one shard sample (webdataset's dict of member bytes, or a sample read in
     place), with the index loader's draws in the same order; ``tracks`` maps the shot's audio languages
-    (or ``control:<id>``) to the sample's tracks."""
+    (or ``control:<id>``) to the sample's tracks. ``decode="device"``: the clips stay JPEG bytes
+    (:class:`lssd.train.device_decode.EncodedClips`) for the trainer's device to decode."""
     sample = _MemorySample(sample) if isinstance(sample, dict) else sample
     meta = sample.meta()
     for lang in (lang_p, lang_s):
@@ -297,7 +300,8 @@ def decode_sample(sample: dict[str, bytes] | _MemorySample | _TarSample, tracks:
     item: dict[str, Any] = {}
     for tag, t0, lang in (("p", t_p, lang_p), ("s", t_s, lang_s))[: 2 if secondary else 1]:
         if video_cfg is not None:
-            item[f"v_{tag}"] = _video(sample, meta, t0, rng, video_cfg, train, window)
+            item[f"v_{tag}"] = (_encoded if decode == "device" else _video)(sample, meta, t0, rng, video_cfg,
+                                                                           train, window)
         if audio_cfg is not None:
             wave = _audio(sample, meta, tracks[lang], t0 - start, window, audio_cfg.sample_rate)
             item[f"a_{tag}"] = audio_features(wave, rng, audio_cfg, train)
@@ -313,14 +317,7 @@ def _video(sample: _MemorySample | _TarSample, meta: dict[str, Any], t0: float, 
     warp per frame, written straight into the (T, crop, crop, 3) clip."""
     import cv2
 
-    start, end, fps = meta["shot_start"], meta["shot_end"], meta["fps"]
-    times = np.minimum(frame_times(t0, window, cfg), end - 0.5 / fps)
-    index = np.clip(np.floor((times - start) * fps + 1e-3).astype(int), 0, meta["frames"] - 1).tolist()
-    src_h, src_w = meta["height"], meta["width"]
-    height, width = scaled_size(src_h, src_w, sample_scale(rng, cfg, train))
-    top, left = sample_crop(rng, height, width, cfg.crop, train)
-    sy, sx = height / src_h, width / src_w
-    warp = np.array([[sx, 0, 0.5 * sx - 0.5 - left], [0, sy, 0.5 * sy - 0.5 - top]], dtype=np.float64)
+    index, warp = _clip_plan(meta, t0, rng, cfg, train, window)
     clip = np.empty((len(index), cfg.crop, cfg.crop, 3), dtype=np.uint8)
     first: dict[int, int] = {}
     for t, k in enumerate(index):
@@ -332,6 +329,29 @@ def _video(sample: _MemorySample | _TarSample, meta: dict[str, Any], t0: float, 
         cv2.warpAffine(rgb, warp, (cfg.crop, cfg.crop), dst=clip[t], flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
     return torch.from_numpy(clip)
+
+
+def _encoded(sample: _MemorySample | _TarSample, meta: dict[str, Any], t0: float, rng: np.random.Generator,
+             cfg: VideoConfig, train: bool, window: float) -> EncodedClips:
+    """The same clip as :func:`_video` (same draws), left as JPEG bytes for the trainer's device."""
+    index, warp = _clip_plan(meta, t0, rng, cfg, train, window)
+    distinct = list(dict.fromkeys(index))
+    return EncodedClips.of_clip([bytes(sample.jpeg(meta, k)) for k in distinct],
+                                [distinct.index(k) for k in index], warp, cfg.crop)
+
+
+def _clip_plan(meta: dict[str, Any], t0: float, rng: np.random.Generator, cfg: VideoConfig, train: bool,
+               window: float) -> tuple[list[int], np.ndarray]:
+    """The clip's frames (indices of the shot's JPEGs) and the (2, 3) warp from a stored frame to the
+    crop (``cv2.warpAffine``'s map): the index loader's scale and crop draws, in its order."""
+    start, end, fps = meta["shot_start"], meta["shot_end"], meta["fps"]
+    times = np.minimum(frame_times(t0, window, cfg), end - 0.5 / fps)
+    index = np.clip(np.floor((times - start) * fps + 1e-3).astype(int), 0, meta["frames"] - 1).tolist()
+    src_h, src_w = meta["height"], meta["width"]
+    height, width = scaled_size(src_h, src_w, sample_scale(rng, cfg, train))
+    top, left = sample_crop(rng, height, width, cfg.crop, train)
+    sy, sx = height / src_h, width / src_w
+    return index, np.array([[sx, 0, 0.5 * sx - 0.5 - left], [0, sy, 0.5 * sy - 0.5 - top]], dtype=np.float64)
 
 
 def _audio(sample: _MemorySample | _TarSample, meta: dict[str, Any], track: int, offset: float, window: float,
@@ -364,7 +384,9 @@ class ShardStream(IterableDataset):
                  world_size: int = 1, workers: int = 0, seed: int = 0,
                  video_cfg: VideoConfig | None = VideoConfig(), audio_cfg: AudioConfig | None = AudioConfig(),
                  train: bool = True, window: float = WINDOW, accum: int = 1, secondary: bool = True,
-                 streams: int | None = None) -> None:
+                 streams: int | None = None, decode: str = "cpu") -> None:
+        if decode not in ("cpu", "device"):
+            raise BadInputError(f"decode is cpu or device, not {decode!r}")
         if len(table) == 0:
             raise BadInputError("the shard set has no sample left after filtering")
         step_batch = batch_size * accum
@@ -381,7 +403,7 @@ class ShardStream(IterableDataset):
         self.rank, self.world_size, self.workers, self.seed = rank, world_size, max(1, workers), seed
         self.policy = parse_policy(policy, primary)
         self.video_cfg, self.audio_cfg, self.train, self.window = video_cfg, audio_cfg, train, window
-        self.secondary = secondary
+        self.secondary, self.decode = secondary, decode
         self.streams = streams or 2 * max(1, -(-batch_size // min(self.group_size, batch_size)))
         self._shard = table["shard"].to_numpy(np.int64)
         self._position = table["position"].to_numpy(np.int64)
@@ -439,7 +461,7 @@ class ShardStream(IterableDataset):
         tracks = dict(zip(self._languages[s.row], self._tracks[s.row]))
         item = decode_sample(sample, tracks, key.lang_p, key.lang_s, key.seed, video_cfg=self.video_cfg,
                              audio_cfg=self.audio_cfg, train=self.train, window=self.window,
-                             secondary=self.secondary)
+                             secondary=self.secondary, decode=self.decode)
         item["title_idx"] = int(self._title_idx[s.row])
         return item
 
