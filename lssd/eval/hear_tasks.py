@@ -41,7 +41,7 @@ from lssd import locks
 from lssd.errors import BadInputError
 from lssd.eval.backbones import load_backbones, run_name, unique_names
 from lssd.eval.embed import EmbeddingStore, progress_bar, store_meta
-from lssd.eval.probes import (CLASSIFICATION, HEAR_GRID, MULTILABEL, MLPGrid, ProbeResult, Split, mlp_fit,
+from lssd.eval.probes import (CLASSIFICATION, HEAR_GRID, MULTILABEL, MLPGrid, ProbeResult, Split, mlp_fit, percent,
                               prepare)
 from lssd.media import atomic_output, write_json
 
@@ -321,7 +321,7 @@ def results_dict(results: list[HearRun]) -> dict[str, Any]:
 
 def format_score(value: float, metric: str) -> str:
     """Percent, as Table 2 prints top-1 and mAP alike."""
-    return f"{value * 100:.2f}" if metric == "mAP" else f"{value:.2f}"
+    return f"{percent(value, metric):.2f}"
 
 
 TITLE = "HEAR scene tasks: test score of the val-best MLP (%, mean ± std over folds)"

@@ -12,7 +12,7 @@ import numpy as np
 
 from lssd.errors import BadInputError
 from lssd.eval.embed import EmbeddingStore
-from lssd.eval.probes import LinearConfig, MLPGrid, ProbeResult, Split, linear_probe, mlp_probe
+from lssd.eval.probes import LinearConfig, MLPGrid, ProbeResult, Split, linear_probe, mlp_probe, percent
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,8 @@ def cell(values: list[float], metric: str) -> str:
     """A table cell: the score (mean ± std when there are several folds); mAP shown in %."""
     if not values:
         return "-"
-    scale = 100.0 if metric == "mAP" else 1.0
     digits = 4 if metric == "mse" else 2
-    text = f"{np.mean(values) * scale:.{digits}f}"
+    text = f"{percent(float(np.mean(values)), metric):.{digits}f}"
     if len(values) > 1:
-        text += f" ± {np.std(values, ddof=1) * scale:.{digits}f}"
+        text += f" ± {percent(float(np.std(values, ddof=1)), metric):.{digits}f}"
     return text

@@ -30,6 +30,10 @@ eigenvalue is at most 1 and SGD on the squared error is stable at lr 0.2 for any
 128-d input already diverged); cross-entropy needs no such bound. Classification is scored by top-1
 accuracy (%), regression (LVU's like ratio and view count) by MSE. Everything is seeded:
 the same inputs give the same numbers on a CPU.
+
+Units, as stored in ``scores`` and every results JSON: top-1 in percent (0-100), mAP as a fraction
+(0-1, scikit-learn's value), MSE in the target's own units. Tables print top-1 and mAP alike in percent
+through :func:`percent` (the one place mAP is scaled).
 """
 
 from __future__ import annotations
@@ -49,6 +53,12 @@ from lssd.errors import BadInputError
 CLASSIFICATION, MULTILABEL, REGRESSION = "classification", "multilabel", "regression"
 KINDS = (CLASSIFICATION, MULTILABEL, REGRESSION)
 METRICS = {CLASSIFICATION: ("top1", "mAP"), MULTILABEL: ("mAP",), REGRESSION: ("mse",)}
+FRACTION_METRICS = frozenset({"mAP"})  # stored 0-1; top1 is stored in percent already
+
+
+def percent(value: float, metric: str) -> float:
+    """A stored score on the scale tables print: mAP (a fraction) x100, top-1 (already %) and MSE as they are."""
+    return value * 100.0 if metric in FRACTION_METRICS else value
 
 
 @dataclass(frozen=True)

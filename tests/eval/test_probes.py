@@ -69,3 +69,16 @@ def test_bad_splits_are_one_line_errors() -> None:
     one_class = Split(good.x, np.zeros(20, dtype=int))
     with pytest.raises(BadInputError, match="fewer than two classes"):
         linear_probe(one_class, good, good)
+
+
+def test_tables_print_map_and_top1_on_one_percent_scale():
+    """Stored mAP 0.5 and top-1 50.0 (%) are the same score: both tables print 50.00 for each."""
+    from lssd.eval.hear_tasks import format_score
+    from lssd.eval.modalities import cell
+    from lssd.eval.probes import percent
+
+    assert percent(0.5, "mAP") == percent(50.0, "top1") == 50.0
+    assert percent(0.25, "mse") == 0.25
+    assert format_score(0.5, "mAP") == format_score(50.0, "top1") == "50.00"
+    assert cell([0.5], "mAP") == cell([50.0], "top1") == "50.00"
+    assert cell([0.4, 0.6], "mAP").split(" ± ")[1] == cell([40.0, 60.0], "top1").split(" ± ")[1]
