@@ -18,15 +18,22 @@ import json
 import random
 from typing import Any
 
-# sidecar keys, at any depth, that record when or how fast, not what
-# `key` chains on run ids (stage cache keys); `threads` says how fast, not what
-VOLATILE_SIDECAR = frozenset({"created", "seconds", "output_id", "key", "threads"})
+# Where a sidecar records when, how fast or under which run id, not what: the keys of the dict found at each
+# path (a "*" step is any key), nowhere else, so a content field that shares a name stays compared.
+ANY = "*"
+VOLATILE_SIDECAR: dict[tuple[str, ...], frozenset[str]] = {
+    (): frozenset({"created"}),  # pipeline.build_sidecar: when it was written
+    ("settings",): frozenset({"threads"}),  # DubConfig.threads: the builder sets it from the cores, how fast only
+    # pipeline.Pipeline._stage's records (and Workdir's markers): `key` chains on run ids, `output_id` is one
+    ("stages", ANY): frozenset({"key", "seconds", "output_id"}),
+}
+VOLATILE_QC: dict[tuple[str, ...], frozenset[str]] = {(): frozenset({"seconds"})}  # worker._qc: QC's own cost
 # manifest columns that record when, how fast and by whom
 VOLATILE_ROW = frozenset({"wall_seconds", "stage_seconds", "worker", "finished", "attempts", "reused",
                           "reused_by", "cpu_seconds"})
 GUARANTEE = ("Rebuilding from the same input files, command, lssd and library versions and model files gives "
              "byte-identical audio tracks and sidecars equal field for field apart from timestamps, run ids and "
-             "timings (`created`, `output_id`, `key`, `seconds`, `threads`), whatever the engine, worker count, thread count or "
+             "timings (`created`, `settings.threads`, and each stage record's `key`, `output_id` and `seconds`), whatever the engine, worker count, thread count or "
              "run order: every clip is seeded from its id and decoding is greedy. Different CPU instruction "
              "sets or GPUs may round differently.")
 
@@ -52,13 +59,28 @@ def seed_clip(clip_id: str) -> int:
     return seed
 
 
-def comparable_sidecar(data: Any, out_dir: str | None = None) -> Any:
-    """The sidecar without its volatile keys (at any depth); paths under ``out_dir`` (the stage records
-    say where they wrote) read ``OUT/…``, so builds into two folders compare."""
+def comparable_sidecar(data: Any, out_dir: str | None = None,
+                       volatile: dict[tuple[str, ...], frozenset[str]] = VOLATILE_SIDECAR) -> Any:
+    """The sidecar without its volatile keys (only where ``volatile`` places them); paths under ``out_dir``
+    (the stage records say where they wrote) read ``OUT/…``, so builds into two folders compare."""
+    return _comparable(data, (), out_dir, volatile)
+
+
+def _volatile_at(path: tuple[str, ...], volatile: dict[tuple[str, ...], frozenset[str]]) -> frozenset[str]:
+    keys: frozenset[str] = frozenset()
+    for where, names in volatile.items():
+        if len(where) == len(path) and all(w in (ANY, p) for w, p in zip(where, path)):
+            keys |= names
+    return keys
+
+
+def _comparable(data: Any, path: tuple[str, ...], out_dir: str | None,
+                volatile: dict[tuple[str, ...], frozenset[str]]) -> Any:
     if isinstance(data, dict):
-        return {k: comparable_sidecar(v, out_dir) for k, v in data.items() if k not in VOLATILE_SIDECAR}
-    if isinstance(data, list):
-        return [comparable_sidecar(v, out_dir) for v in data]
+        drop = _volatile_at(path, volatile)
+        return {k: _comparable(v, (*path, str(k)), out_dir, volatile) for k, v in data.items() if k not in drop}
+    if isinstance(data, list):  # a list's items sit at no named path: nothing in them is volatile
+        return [_comparable(v, (*path, "[]"), out_dir, volatile) for v in data]
     if out_dir and isinstance(data, str) and data.startswith(out_dir):
         return "OUT" + data[len(out_dir):]
     return data
@@ -68,5 +90,5 @@ def comparable_row(row: dict[str, Any]) -> dict[str, Any]:
     """A manifest row without its volatile columns (and the QC summary without its timing)."""
     out = {k: v for k, v in row.items() if k not in VOLATILE_ROW}
     if isinstance(out.get("qc"), str):
-        out["qc"] = comparable_sidecar(json.loads(out["qc"]))
+        out["qc"] = comparable_sidecar(json.loads(out["qc"]), volatile=VOLATILE_QC)
     return out

@@ -109,3 +109,24 @@ def test_ray_builds_the_same_bytes(one_worker, three_clips, tmp_path, monkeypatc
     assert re.search(r"finished: 3/3 clips .* worker CPU \d+ s \((\d+) s in all, Ray actors with start-up\)",
                      captured.out), captured.out
     assert len(list((out / LOGS).glob("worker-*.log"))) == 2  # the actors' output, as local workers'
+
+
+def test_only_the_real_volatile_places_are_ignored():
+    """created, settings.threads and a stage record's key/output_id/seconds may differ; a content field
+    of the same name anywhere else (a segment's `seconds`, a provenance `key`) is a real difference."""
+    def sidecar(run: int, content: str) -> dict:
+        return {"created": f"2026-01-0{run}", "settings": {"threads": run, "min_segment": 0.5},
+                "stages": {"translate:es": {"key": f"k{run}", "output_id": f"o{run}", "seconds": run,
+                                            "provenance": {"key": content, "threads": content}}},
+                "segments": [{"id": 0, "seconds": content, "created": content}],
+                "input": {"output_id": content}}
+
+    assert comparable_sidecar(sidecar(1, "a")) == comparable_sidecar(sidecar(2, "a"))
+    left, right = comparable_sidecar(sidecar(1, "a")), comparable_sidecar(sidecar(2, "b"))
+    for field in ("stages", "segments", "input"):
+        assert left[field] != right[field], field
+    assert left["stages"]["translate:es"] == {"provenance": {"key": "a", "threads": "a"}}
+    qc = {"status": "ok", "seconds": 1.0, "checks": {"seconds": 3}}
+    row, other = comparable_row({"id": "c", "qc": json.dumps(qc)}), comparable_row(
+        {"id": "c", "qc": json.dumps({**qc, "seconds": 2.0, "checks": {"seconds": 4}})})
+    assert row["qc"] != other["qc"] and "seconds" not in row["qc"]
