@@ -202,7 +202,13 @@ def table(task: ClipTask, results: list[ClipsResult]):
             continue
         for metric in METRICS[task.kind]:
             cells = [cell([p.scores[metric] for p in r.probes.get(modality, {}).values()], metric) for r in results]
-            first = next(iter(next(r.probes[modality] for r in results if modality in r.probes).values()))
-            out.add_row(modality, metric, *cells, f"{first.n_train}/{first.n_val}/{first.n_test}",
-                        str(len(results[0].dropped)))
+            sizes = [f"{p.n_train}/{p.n_val}/{p.n_test}" for r in results if modality in r.probes
+                     for p in list(r.probes[modality].values())[:1]]
+            out.add_row(modality, metric, *cells, per_run(sizes), per_run([str(len(r.dropped)) for r in results]))
     return out
+
+
+def per_run(values: list[str]) -> str:
+    """One value when every run agrees, else each run's in column order (a run's store may be cached from
+    earlier inputs, so runs can embed different clips)."""
+    return values[0] if len(set(values)) == 1 else " | ".join(values)

@@ -92,3 +92,24 @@ def test_clip_ids_are_distinct_for_distinct_paths(tmp_path: Path) -> None:
     write_clip_task(tmp_path, [("a/b.mp4", ["dog"], "train"), ("a__b.mp4", ["cat"], "train"),
                                ("v.mp4", ["dog"], "val"), ("t.mp4", ["cat"], "test")])
     assert len({c.item for c in read_clip_task(tmp_path).clips}) == 4
+
+
+def test_table_dropped_column_counts_each_run():
+    """Two runs that embedded different clips (one store cached from earlier inputs): each run's dropped
+    count and split sizes are shown, not the first run's for all."""
+    from rich.console import Console
+
+    from lssd.eval.clips import Clip, ClipsResult, ClipTask, table
+    from lssd.eval.probes import ProbeResult
+
+    def probe(n_train: int) -> ProbeResult:
+        return ProbeResult("classification", "top1", 50.0, 50.0, 1, 1, n_train, 2, 2, {},
+                           scores={"top1": 50.0, "mAP": 0.5})
+
+    task = ClipTask("t", [Clip("a", Path("a.mp4"), ("x",), "train")], ["x", "y"], False, None)
+    results = [ClipsResult("cached", "", {}, {"audio": {"test": probe(6)}}),
+               ClipsResult("fresh", "", {"c1": "undecodable", "c2": "undecodable"}, {"audio": {"test": probe(4)}})]
+    console = Console(width=200, record=True)
+    console.print(table(task, results))
+    lines = [line for line in console.export_text().splitlines() if line.strip().startswith("audio")]
+    assert len(lines) == 2 and all(line.split()[-6:] == ["6/2/2", "|", "4/2/2", "0", "|", "2"] for line in lines), lines
