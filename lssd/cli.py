@@ -82,9 +82,10 @@ def _unalias(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: user errors become one line on stderr and a non-zero exit code; so do
     Ctrl-C and SIGTERM (:mod:`lssd.interrupts`: 130 and 143, temporaries removed, locks released)."""
+    exiting = argv is None  # the process's own command line (console script, python -m): it ends after this
     argv = _unalias(sys.argv[1:] if argv is None else [str(a) for a in argv])
     _quiet_third_party_warnings()
-    with interrupts.catching():
+    with interrupts.catching(exiting):
         try:
             # without standalone mode click returns the code of a ``typer.Exit`` instead of raising it
             code = app(args=argv, prog_name="lssd", standalone_mode=False)

@@ -6,6 +6,8 @@ signal number (130, 143), as a shell does.
 
 The signal is remembered, not only raised: a library that turns the KeyboardInterrupt into something
 else (CTranslate2's import gives "ImportError: initialization failed") still ends as an interruption.
+Only the first signal raises: a second Ctrl-C while the run cleans up or prints its line is remembered and
+otherwise harmless, so the clean-up finishes, the line is printed once and the exit code is the first's.
 """
 
 from __future__ import annotations
@@ -31,14 +33,18 @@ _stages: list[str] = []
 
 
 def _handler(signum: int, frame) -> None:
+    first = not _received
     _received.append((signum, _stages[-1] if _stages else None))
-    raise Interrupted(signum)
+    if first:  # later ones would break into the clean-up or the one line (a traceback)
+        raise Interrupted(signum)
 
 
 @contextmanager
-def catching() -> Iterator[None]:
+def catching(exiting: bool = False) -> Iterator[None]:
     """SIGINT and SIGTERM raise :class:`Interrupted` for the block (main thread only; elsewhere the
-    process's handlers stay as they are). The handlers before it are restored afterwards."""
+    process's handlers stay as they are). The handlers before it are restored afterwards, unless the block
+    was interrupted and the process ends after it (``exiting``): then later signals stay ignored, as a
+    restored default handler would turn a second Ctrl-C into a traceback or a death by SIGINT on the way out."""
     _received.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -48,7 +54,7 @@ def catching() -> Iterator[None]:
         yield
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_IGN if exiting and _received else handler)
 
 
 @contextmanager

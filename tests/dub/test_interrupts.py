@@ -138,3 +138,53 @@ def test_a_refused_input_leaves_no_work_folder(short_clip, tmp_path, capsys, kin
     code, log = run_cli(["dub", bad, "--langs", "es", "-o", out], capsys)
     assert code == 2 and log.count("error:") == 1 and "Traceback" not in log, log
     assert not out.exists() or not any(out.iterdir()), list(out.rglob("*"))
+
+
+SECOND_CTRL_C = """
+import os, signal, sys, time
+from lssd import cli
+
+def app(args, prog_name, standalone_mode):  # a command whose clean-up gets the second Ctrl-C
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    finally:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        print("cleaned up", file=sys.stderr)
+    raise AssertionError("no SIGINT arrived")
+
+printing = cli.err_console.print
+def print_line(*args, **kwargs):  # and a third while the one line is printed
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.05)
+    printing(*args, **kwargs)
+
+cli.app, cli.err_console.print = app, print_line
+sys.argv = ["lssd", "dub"]
+code = cli.main()  # as the console script calls it
+os.kill(os.getpid(), signal.SIGINT)  # and a last one on the way out
+time.sleep(0.05)
+sys.exit(code)
+"""
+
+
+def test_a_second_ctrl_c_during_clean_up_the_line_or_the_exit_is_harmless():
+    proc = subprocess.run([sys.executable, "-c", SECOND_CTRL_C], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and "cleaned up" in proc.stderr, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("interrupted")] == [
+        "interrupted (SIGINT); temporary files were removed and finished work is kept: rerun the same command "
+        "to resume"], proc.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_twice_quickly_during_separate_is_one_line(long_clip, tmp_path):
+    out = tmp_path / "out"
+    proc = start(long_clip, out)
+    wait_for(".vocals.lssd-tmp-*", out, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    assert_interrupted(proc, 130, "separate")
+    assert not leftovers(out)
