@@ -86,18 +86,7 @@ class Manifest:
 
     def rows(self) -> dict[str, dict[str, Any]]:
         """The last row of every id. A torn last line (a builder killed while writing it) is skipped."""
-        rows: dict[str, dict[str, Any]] = {}
-        if not self.jsonl.exists():
-            return rows
-        with self.jsonl.open(encoding="utf-8") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(row, dict) and "id" in row:
-                    rows[row["id"]] = row
-        return rows
+        return RowsReader(self.jsonl).rows()
 
     def append(self, row: dict[str, Any]) -> None:
         """Append one row and fsync it. O_APPEND makes one write() of a line atomic among builders."""
@@ -127,6 +116,42 @@ class Manifest:
         with atomic_output(self.parquet) as tmp:
             pq.write_table(table, tmp)
         return len(rows)
+
+
+class RowsReader:
+    """The last row of every id of a manifest JSONL, kept up to date across calls by reading only the lines
+    appended since the last call (builders only append), so a builder that looks up every clip reads the
+    file once, not once per clip. A file replaced or cut shorter is read afresh; a line still being
+    written (no newline yet) waits for the next call. The dict returned is the reader's own: do not change it."""
+
+    def __init__(self, jsonl: Path) -> None:
+        self.jsonl = Path(jsonl)
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._file: tuple[int, int] | None = None  # (device, inode) read so far
+        self._offset = 0  # bytes of whole lines read
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        try:
+            st = self.jsonl.stat()
+        except FileNotFoundError:
+            self._rows, self._file, self._offset = {}, None, 0
+            return self._rows
+        if (st.st_dev, st.st_ino) != self._file or st.st_size < self._offset:
+            self._rows, self._file, self._offset = {}, (st.st_dev, st.st_ino), 0
+        if st.st_size > self._offset:
+            with self.jsonl.open("rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+            whole = data[:data.rfind(b"\n") + 1]
+            self._offset += len(whole)
+            for line in whole.decode("utf-8").split("\n")[:-1]:  # whole lines; not splitlines (U+2028 in a name)
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict) and "id" in row:
+                    self._rows[row["id"]] = row
+        return self._rows
 
 
 def _ends_torn(path: Path) -> bool:

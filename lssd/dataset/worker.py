@@ -20,12 +20,13 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from lssd import locks, sidecar, stages
-from lssd.dataset.manifest import JSONL
+from lssd.dataset.manifest import JSONL, RowsReader
 from lssd.dataset.reproducible import seed_clip
 from lssd.dub.pipeline import remove_stale_temporaries
 from lssd.errors import LssdError, disk_full
@@ -190,13 +191,18 @@ class ClipWorker:
     def _original(self, row: dict[str, Any]) -> dict[str, Any]:
         """A reused row keeps the timing and worker of the build that made the output, when the manifest
         still has that build's row (a concurrent builder's, or an earlier one's)."""
-        from lssd.dataset.manifest import FINISHED, Manifest
+        from lssd.dataset.manifest import FINISHED
 
-        prior = Manifest(self.out_dir).rows().get(row["id"])
+        prior = self._manifest_rows.rows().get(row["id"])
         if prior and prior.get("status") in FINISHED and prior.get("output") == row["output"]:
             row.update({k: prior[k] for k in ("wall_seconds", "cpu_seconds", "worker", "finished", "qc")
                         if prior.get(k) is not None})
         return row
+
+    @cached_property
+    def _manifest_rows(self) -> RowsReader:
+        """The build's manifest, read once and then only what builders append (one lookup per reused clip)."""
+        return RowsReader(self.out_dir / JSONL)
 
     def _row_from_sidecar(self, job: Job, output: Path, data: dict[str, Any], reused: bool) -> dict[str, Any]:
         from lssd.dataset.models import identify
