@@ -76,7 +76,14 @@ def decode_clips(clips: EncodedClips, device: torch.device | str) -> torch.Tenso
     Every stored frame belongs to one clip; frames of one size (usually the whole batch) are warped in
     one ``grid_sample`` call, each with its clip's grid."""
     device = torch.device(device)
-    images = _decoder()(clips.jpegs(), mode="RGB", device=device)
+    decode = _decoder()
+    try:
+        images = decode(clips.jpegs(), mode="RGB", device=device)
+    except RuntimeError as err:
+        from lssd.errors import BadInputError
+
+        raise BadInputError(f"a shard frame does not decode on {device} ({str(err).splitlines()[0]}): "
+                            "rebuild the shards") from None
     owner = torch.zeros(len(images), dtype=torch.int64)
     for b, frames in enumerate(clips.frames.tolist()):
         owner[frames] = b

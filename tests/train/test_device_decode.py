@@ -4,6 +4,7 @@ and the refusals."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +102,25 @@ def test_decode_choices_and_refusals() -> None:
         resolve_decode("device", cuda, shards=False)
     with pytest.raises(BadInputError, match="data.decode must be auto, cpu or device"):
         load_recipe("tiny", ["data.decode=gpu"])
+
+
+def test_a_damaged_frame_is_one_sentence_on_either_path(shard_set: Path) -> None:
+    import tarfile
+
+    from lssd.train.stream import decode_sample
+
+    with tarfile.open(sorted(shard_set.glob("shard-*.tar"))[0]) as tar:
+        members = {}
+        for member in tar:
+            key, _, ext = member.name.partition(".")
+            members.setdefault(key, {})[ext] = tar.extractfile(member).read()
+    sample = next(iter(members.values()))
+    sample["mjpeg"] = bytes(len(sample["mjpeg"]))  # zeros where the JPEGs were
+    tracks = {lang: i for i, lang in enumerate(json.loads(sample["json"])["audio_languages"])}
+    lang = next(iter(tracks))
+    with pytest.raises(BadInputError, match="not a JPEG that decodes: rebuild the shards"):
+        decode_sample(sample, tracks, lang, lang, 0, video_cfg=VIDEO, audio_cfg=None, window=1.0)
+    item = decode_sample(sample, tracks, lang, lang, 0, video_cfg=VIDEO, audio_cfg=None, window=1.0,
+                         decode="device")
+    with pytest.raises(BadInputError, match="does not decode on cpu .*rebuild the shards"):
+        decode_clips(EncodedClips.collate([item["v_p"]]), "cpu")
