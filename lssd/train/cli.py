@@ -120,18 +120,17 @@ def index(
 ) -> None:
     """Cut every title into shots and write the shot index the trainer reads."""
     from lssd import outputs
-    from lssd.train.index import build_index, is_index, nothing_indexed, write_index
+    from lssd.train.index import index_titles, is_index, nothing_indexed
 
     outputs.check_writable(Path(out).parent)
     outputs.check_replaceable(out, overwrite, own=Path(out).is_file() and is_index(out))
-    df = build_index(root, min_shot=min_shot, max_shot=max_shot, split_long=split_long,
-                     original_language=original_language, workers=workers, threshold=threshold)
-    if df.empty:
-        raise nothing_indexed(df, root, min_shot, max_shot, split_long)
-    write_index(df, out)
-    skipped = len(df.attrs.get("warnings", []))
-    typer.echo(f"{len(df)} shots from {df['title_id'].nunique()} titles -> {out}"
-               + (f" ({skipped} warnings, see the log)" if skipped else ""))
+    built = index_titles(root, min_shot=min_shot, max_shot=max_shot, split_long=split_long,
+                         original_language=original_language, workers=workers, threshold=threshold)
+    if not built.titles:
+        raise nothing_indexed(built.warnings, root, min_shot, max_shot, split_long)
+    built.write(out)
+    typer.echo(f"{built.shots} shots from {len({t.title['title_id'] for t in built.titles})} titles -> {out}"
+               + (f" ({len(built.warnings)} warnings, see the log)" if built.warnings else ""))
 
 
 def shards(
