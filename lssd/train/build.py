@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -19,6 +20,9 @@ from lssd.train.distributed import World
 from lssd.train.loss import DubContrastiveLoss
 from lssd.train.models import AudioVisualModel, create_av_model
 from lssd.train.recipes import Recipe
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def build_model(recipe: Recipe) -> AudioVisualModel:
@@ -158,10 +162,11 @@ class Schedule:
         return cls.from_reference(recipe, steps_per_epoch, cls.reference_steps(recipe, index, ranks))
 
     @staticmethod
-    def reference_steps(recipe: Recipe, index: Path, ranks: int) -> int | None:
-        """Steps per epoch of ``recipe.optim.match_steps`` on its own shots of ``index`` (None for a
-        recipe that is not step-matched). A run counts them before taking its own subset, so that a
-        table of millions of shots and one subset of it are in memory at a time, not two subsets."""
+    def reference_steps(recipe: Recipe, index: Path | pd.DataFrame, ranks: int) -> int | None:
+        """Steps per epoch of ``recipe.optim.match_steps`` on its own shots of ``index`` (a path or a read
+        table, as :func:`select_shots` takes; None for a recipe that is not step-matched). A run counts
+        them before taking its own subset, so that a table of millions of shots and one subset of it
+        are in memory at a time, not two subsets."""
         if recipe.optim.match_steps is None:
             return None
         from lssd.train.recipes import load_recipe

@@ -6,12 +6,14 @@ Heavy imports (torch, PyAV, pandas) happen inside the commands so ``lssd --help`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 recipes_app = typer.Typer(help="Training recipes (Table 1, App. A, App. B.3) shipped as YAML.",
                           no_args_is_help=True)
 
+PROGRESS_HELP = "Show a progress bar (default: on a terminal; a file or a pipe gets log lines instead)."
 SET_HELP = "Override a recipe key, e.g. --set optim.lr=1e-3 --set data.batch_size=32 (YAML-typed)."
 
 
@@ -36,7 +38,7 @@ def train(
     decode: str | None = typer.Option(
         None, "--decode", help="Where --shards frames are decoded (sets data.decode): auto (the GPU when training "
         "on one, default), cpu (loader workers) or device (the trainer's device, nvJPEG on a GPU)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a run directory that holds "
                                    "checkpoints (they are deleted); without it such a run needs --resume."),
     eval_every: int | None = typer.Option(None, "--eval-every", min=1, help="Every N steps, a quick linear probe "
@@ -48,14 +50,12 @@ def train(
     import logging
     import os
 
-    from rich.logging import RichHandler
-
     from lssd.train.loop import train as run
     from lssd.train.recipes import load_recipe
 
     _fresh_run_dir(out, resume, overwrite, rank0=os.environ.get("RANK", "0") == "0")
     if os.environ.get("RANK", "0") == "0":
-        logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+        logging.basicConfig(**log_config())
     if (index is None) == (shards is None):
         raise typer.BadParameter("give --index (a shot index) or --shards (a shard set), one of them")
     if accum_freq is not None:
@@ -67,7 +67,27 @@ def train(
     from lssd.eval.during_training import hooks_from_options
 
     run(load_recipe(recipe, overrides), index, out, resume=resume, init=init, device=device,
-        progress=progress, hooks=hooks_from_options(eval_every, eval_task), shards=shards)
+        progress=_progress(progress), hooks=hooks_from_options(eval_every, eval_task), shards=shards)
+
+
+def _progress(option: bool | None) -> bool:
+    import sys
+
+    return sys.stdout.isatty() if option is None else option
+
+
+def log_config() -> dict[str, Any]:
+    """Rich's handler on a terminal; a file or a pipe (a batch job) gets one timestamped line per record
+    instead of Rich's 80-column wrap, so the log reads line by line."""
+    import logging
+    import sys
+
+    if sys.stdout.isatty():
+        from rich.logging import RichHandler
+
+        return {"level": logging.INFO, "format": "%(message)s", "handlers": [RichHandler(show_path=False)]}
+    return {"level": logging.INFO, "format": "%(asctime)s %(levelname)s %(message)s",
+            "datefmt": "%Y-%m-%d %H:%M:%S", "handlers": [logging.StreamHandler(sys.stdout)]}
 
 
 def _fresh_run_dir(out: Path, resume: bool, overwrite: bool, rank0: bool) -> None:
@@ -100,18 +120,17 @@ def index(
 ) -> None:
     """Cut every title into shots and write the shot index the trainer reads."""
     from lssd import outputs
-    from lssd.train.index import build_index, is_index, nothing_indexed, write_index
+    from lssd.train.index import index_titles, is_index, nothing_indexed
 
     outputs.check_writable(Path(out).parent)
     outputs.check_replaceable(out, overwrite, own=Path(out).is_file() and is_index(out))
-    df = build_index(root, min_shot=min_shot, max_shot=max_shot, split_long=split_long,
-                     original_language=original_language, workers=workers, threshold=threshold)
-    if df.empty:
-        raise nothing_indexed(df, root, min_shot, max_shot, split_long)
-    write_index(df, out)
-    skipped = len(df.attrs.get("warnings", []))
-    typer.echo(f"{len(df)} shots from {df['title_id'].nunique()} titles -> {out}"
-               + (f" ({skipped} warnings, see the log)" if skipped else ""))
+    built = index_titles(root, min_shot=min_shot, max_shot=max_shot, split_long=split_long,
+                         original_language=original_language, workers=workers, threshold=threshold)
+    if not built.titles:
+        raise nothing_indexed(built.warnings, root, min_shot, max_shot, split_long)
+    built.write(out)
+    typer.echo(f"{built.shots} shots from {len({t.title['title_id'] for t in built.titles})} titles -> {out}"
+               + (f" ({len(built.warnings)} warnings, see the log)" if built.warnings else ""))
 
 
 def shards(
@@ -123,14 +142,14 @@ def shards(
     quality: int = typer.Option(90, help="JPEG quality of the frames."),
     audio_codec: str = typer.Option("wav", help="wav (16-bit PCM, fastest to read) or flac (about half the bytes)."),
     workers: int = typer.Option(1, help="Shards built in parallel."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
 ) -> None:
     """Pack the index's shots (25 fps JPEG frames + every audio track) into webdataset shards for --shards."""
     from lssd.train.shards import ShardSettings, build_shards
 
     settings = ShardSettings(short_side=short_side, sample_rate=sample_rate, quality=quality,
                              audio_codec=audio_codec, shots_per_shard=shots_per_shard)
-    stats = build_shards(index, out, settings, workers=workers, progress=progress)
+    stats = build_shards(index, out, settings, workers=workers, progress=_progress(progress))
     typer.echo(f"{stats['shots']} shots of {stats['titles']} titles ({stats['hours']:.2f} h) in "
                f"{stats['shards']} shards, {stats['bytes'] / 1e9:.2f} GB -> {out} (stats.json)")
 

@@ -71,20 +71,34 @@ class EncodedClips:
 
 def decode_clips(clips: EncodedClips, device: torch.device | str) -> torch.Tensor:
     """(B, T, crop, crop, 3) uint8 RGB on ``device``: the CPU path's clips (:func:`lssd.train.stream`),
-    decoded and warped there. Feed the result to :func:`lssd.train.augment.normalise_video`."""
+    decoded and warped there. Feed the result to :func:`lssd.train.augment.normalise_video`.
+
+    Every stored frame belongs to one clip; frames of one size (usually the whole batch) are warped in
+    one ``grid_sample`` call, each with its clip's grid."""
     device = torch.device(device)
-    images = _decoder()(clips.jpegs(), mode="RGB", device=device)
-    out = torch.empty((len(clips), clips.frames.shape[1], clips.crop, clips.crop, 3), dtype=torch.uint8,
-                      device=device)
-    for b, (frames, warp) in enumerate(zip(clips.frames.tolist(), clips.warp)):
-        distinct = sorted(set(frames))
-        stack = torch.stack([images[f] for f in distinct]).to(torch.float32)  # (U, 3, H, W): one shot, one size
-        grid = _grid(warp, stack.shape[-2:], clips.crop, device).expand(len(distinct), -1, -1, -1)
-        warped = torch.nn.functional.grid_sample(stack, grid, mode="bilinear", padding_mode="border",
-                                                 align_corners=False)
-        warped = warped.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)  # (U, crop, crop, 3)
-        out[b] = warped[torch.tensor([distinct.index(f) for f in frames], device=device)]
-    return out
+    decode = _decoder()
+    try:
+        images = decode(clips.jpegs(), mode="RGB", device=device)
+    except RuntimeError as err:
+        from lssd.errors import BadInputError
+
+        raise BadInputError(f"a shard frame does not decode on {device} ({str(err).splitlines()[0]}): "
+                            "rebuild the shards") from None
+    owner = torch.zeros(len(images), dtype=torch.int64)
+    for b, frames in enumerate(clips.frames.tolist()):
+        owner[frames] = b
+    warped = torch.empty((len(images), clips.crop, clips.crop, 3), dtype=torch.uint8, device=device)
+    by_size: dict[tuple[int, int], list[int]] = {}
+    for f, image in enumerate(images):
+        by_size.setdefault(tuple(image.shape[-2:]), []).append(f)
+    for size, group in by_size.items():
+        grids = {b: _grid(clips.warp[b], size, clips.crop) for b in set(owner[group].tolist())}
+        grid = torch.cat([grids[b] for b in owner[group].tolist()]).to(device)
+        stack = torch.stack([images[f] for f in group]).to(torch.float32)
+        out = torch.nn.functional.grid_sample(stack, grid, mode="bilinear", padding_mode="border",
+                                              align_corners=False)
+        warped[torch.tensor(group, device=device)] = out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    return warped[clips.frames.to(device)]
 
 
 def _decoder() -> Any:
@@ -99,17 +113,17 @@ def _decoder() -> Any:
     return decode_jpeg
 
 
-def _grid(warp: torch.Tensor, size: torch.Size, crop: int, device: torch.device) -> torch.Tensor:
-    """``grid_sample``'s (U, crop, crop, 2) sampling grid for ``cv2.warpAffine(src, warp, (crop, crop))``:
-    crop pixel x samples the source at x_src = (x - warp[0, 2]) / warp[0, 0] (pixel centres), then
-    normalised as ``align_corners=False`` reads it. The warp only scales and shifts."""
+def _grid(warp: torch.Tensor, size: tuple[int, int], crop: int) -> torch.Tensor:
+    """``grid_sample``'s (1, crop, crop, 2) sampling grid for ``cv2.warpAffine(src, warp, (crop, crop))``
+    on a ``size`` frame: crop pixel x samples the source at x_src = (x - warp[0, 2]) / warp[0, 0] (pixel
+    centres), normalised as ``align_corners=False`` reads it. The warp only scales and shifts."""
     height, width = size
     axes = []
     for row, extent in ((1, height), (0, width)):
         src = (torch.arange(crop, dtype=torch.float64) - float(warp[row, 2])) / float(warp[row, row])
         axes.append(((2 * src + 1) / extent - 1).to(torch.float32))
     gy, gx = torch.meshgrid(*axes, indexing="ij")
-    return torch.stack([gx, gy], dim=-1)[None].to(device)
+    return torch.stack([gx, gy], dim=-1)[None]
 
 
 def video_input(value: torch.Tensor | EncodedClips, device: torch.device, cfg: Any) -> torch.Tensor:

@@ -42,6 +42,7 @@ slow-paced titles at the cost of pieces that do not end at camera changes.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -49,9 +50,11 @@ import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lssd import sidecar as sidecars
@@ -318,8 +321,18 @@ class _Job:
     language_map: dict[str, str]
 
 
-def _index_title(job: _Job) -> tuple[list[dict[str, Any]], list[str]]:
-    """Rows for one title plus warnings. Any failure skips the title with a one-line reason: one bad
+@dataclass(frozen=True)
+class TitleShots:
+    """One title's rows of the index as a worker sends them back: the columns its shots share, once,
+    and each kept shot's times. (A dict per shot is ~1 kB: a GB per million shots before the table.)"""
+
+    title: dict[str, Any]  # every column but the shots' own (shot_id, title_idx, shot_idx, times)
+    starts: np.ndarray  # float64 seconds, one per kept shot
+    ends: np.ndarray
+
+
+def _index_title(job: _Job) -> tuple[TitleShots | None, list[str]]:
+    """One title's shots plus warnings. Any failure skips the title with a one-line reason: one bad
     file among thousands must not stop an indexing run."""
     import av
     from scenedetect import VideoOpenFailure
@@ -333,33 +346,116 @@ def _index_title(job: _Job) -> tuple[list[dict[str, Any]], list[str]]:
         original, note = resolve_original(probe.tracks, stated)
         shots = detect_shots(job.media, job.threshold)
     except (BadInputError, av.error.FFmpegError, VideoOpenFailure, OSError, RuntimeError) as err:
-        return [], [f"{job.title_id}: skipped, {err}"]
+        return None, [f"{job.title_id}: skipped, {err}"]
     warnings = [f"{job.title_id}: {n}" for n in (*probe.notes, *([note] if note else []))]
     kept = select_shots(shots, job.min_shot, job.max_shot, job.split_long)
     if not kept:
         warnings.append(f"{job.title_id}: no shot of {job.min_shot:g}-{job.max_shot:g} s "
                         f"among {len(shots)}")
-    rows = [{
-        "title_id": job.title_id, "shot_idx": k, "media_path": str(job.media.resolve()),
-        "video_stream": probe.video_stream,
+        return None, warnings
+    title = {
+        "title_id": job.title_id, "media_path": str(job.media.resolve()), "video_stream": probe.video_stream,
         "audio_languages": [t.language for t in probe.tracks],
         "audio_stream_index": [t.audio_index for t in probe.tracks],
         "is_synthetic": [t.synthetic for t in probe.tracks],
         "track_kinds": [sidecars.LABEL_ORIGINAL if t.language == original and not t.synthetic else t.kind
                         for t in probe.tracks],
-        "original_language": original, "shot_start": start, "shot_end": end,
-        "fps": probe.fps, "duration": probe.duration,
+        "original_language": original, "fps": probe.fps, "duration": probe.duration,
         "control_tracks": [c for c, _ in probe.controls], "control_stream_index": [i for _, i in probe.controls],
-    } for k, (start, end) in enumerate(kept)]
-    return rows, warnings
+    }
+    times = np.array(kept, dtype=np.float64).reshape(-1, 2)
+    return TitleShots(title, times[:, 0].copy(), times[:, 1].copy()), warnings
 
 
 def build_index(root: Path, *, min_shot: float = 3.0, max_shot: float = 12.0,
                 split_long: bool = False, original_language: dict[str, str] | str | Path | None = None,
                 workers: int = 1, threshold: float = 27.0) -> pd.DataFrame:
-    """Index every container under ``root``; skipped files are listed in ``df.attrs["warnings"]``.
+    """Index every container under ``root`` as a DataFrame (shared lists and strings, as
+    :func:`read_index` gives); skipped files are listed in ``df.attrs["warnings"]``. At millions of
+    shots write :func:`index_titles`' result instead (``lssd index`` does)."""
+    from lssd.train.tables import frame_of_table
+
+    built = index_titles(root, min_shot=min_shot, max_shot=max_shot, split_long=split_long,
+                         original_language=original_language, workers=workers, threshold=threshold)
+    df = frame_of_table(built.table())
+    df.attrs["warnings"], df.attrs["params"] = built.warnings, built.params
+    return df
+
+
+@dataclass
+class IndexedTitles:
+    """What indexing a dataset gives before it is a table: each title's compact shots, in order, and
+    the run's warnings and parameters. :meth:`write` streams it into parquet a row group at a time."""
+
+    titles: list[TitleShots]
+    warnings: list[str]
+    params: dict[str, Any]
+
+    @property
+    def shots(self) -> int:
+        return sum(len(t.starts) for t in self.titles)
+
+    def table(self, titles: slice = slice(None)):
+        """The index's Arrow table, or that of a run of its titles (shot ids and title_idx as in the
+        whole index): a title's columns repeated by ``take`` over its shots, no Python object per row."""
+        import pyarrow as pa
+
+        part = self.titles[titles]
+        counts = np.array([len(t.starts) for t in part], dtype=np.int64)
+        first_shot = sum(len(t.starts) for t in self.titles[: titles.start or 0])
+        owner = pa.array(np.repeat(np.arange(len(part)), counts))
+        rank = self._ranks
+        shots = np.arange(int(counts.sum()), dtype=np.int64)
+        shot_columns = {
+            "shot_id": first_shot + shots,
+            "title_idx": np.repeat(np.array([rank[t.title["title_id"]] for t in part], dtype=np.int64), counts),
+            "shot_idx": shots - np.repeat(np.cumsum(counts) - counts, counts),
+            "shot_start": np.concatenate([t.starts for t in part]) if part else np.zeros(0),
+            "shot_end": np.concatenate([t.ends for t in part]) if part else np.zeros(0),
+        }
+        schema = index_schema()
+        arrays = [pa.array(shot_columns[f.name], type=f.type) if f.name in shot_columns
+                  else pa.array([t.title[f.name] for t in part], type=f.type).take(owner) for f in schema]
+        return with_index_meta(pa.Table.from_arrays(arrays, schema=schema), self.warnings, self.params)
+
+    def write(self, path: Path, rows_per_group: int = 1 << 20) -> Path:
+        """The index as parquet, built and written ``rows_per_group`` shots at a time (memory: one row
+        group's table), to a temporary name renamed when complete."""
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path) as tmp, pq.ParquetWriter(tmp, self.table(slice(0, 0)).schema) as writer:
+            for group in self._groups(rows_per_group):
+                table = self.table(group)
+                writer.write_table(table, row_group_size=max(1, table.num_rows))  # one row group each
+        return path
+
+    def _groups(self, rows: int) -> list[slice]:
+        """Runs of whole titles of about ``rows`` shots (a title is never split)."""
+        groups, start, size = [], 0, 0
+        for i, t in enumerate(self.titles):
+            if size and size + len(t.starts) > rows:
+                groups.append(slice(start, i))
+                start, size = i, 0
+            size += len(t.starts)
+        return [*groups, slice(start, len(self.titles))] if size else groups
+
+    @cached_property
+    def _ranks(self) -> dict[str, int]:
+        """title_idx: each title's position in sorted title-id order (once the titles are all in)."""
+        return {title: i for i, title in enumerate(sorted({t.title["title_id"] for t in self.titles}))}
+
+
+def index_titles(root: Path, *, min_shot: float = 3.0, max_shot: float = 12.0,
+                 split_long: bool = False, original_language: dict[str, str] | str | Path | None = None,
+                 workers: int = 1, threshold: float = 27.0) -> IndexedTitles:
+    """Index every container under ``root``: probe it, detect its shots, keep those of
+    ``min_shot``-``max_shot`` s.
 
     ``workers`` > 1 runs titles in a process pool (spawned, so callers holding threads are safe).
+    Titles come back in order, one compact :class:`TitleShots` each, and their warnings are logged as
+    they arrive: memory grows by ~2 kB per title, not by a Python object per shot.
     """
     root = Path(root)
     if not root.is_dir():
@@ -369,32 +465,31 @@ def build_index(root: Path, *, min_shot: float = 3.0, max_shot: float = 12.0,
     language_map = load_language_map(original_language)
     jobs = [_Job(p, p.relative_to(root).as_posix(), min_shot, max_shot, split_long, threshold,
                  language_map) for p in find_media(root)]
-    if workers > 1 and len(jobs) > 1:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
-            results = list(pool.map(_index_title, jobs))
-    else:
-        results = [_index_title(job) for job in jobs]
-    rows = [row for title_rows, _ in results for row in title_rows]
-    warnings = [w for _, title_warnings in results for w in title_warnings]
-    for w in warnings:
-        log.warning(w)
-    df = _frame(rows)
-    df.attrs["warnings"] = warnings
-    df.attrs["params"] = {"min_shot": min_shot, "max_shot": max_shot, "split_long": split_long,
-                          "threshold": threshold}
-    return df
+    built = IndexedTitles([], [], {"min_shot": min_shot, "max_shot": max_shot, "split_long": split_long,
+                                   "threshold": threshold})
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and len(jobs) > 1:
+            ctx = multiprocessing.get_context("spawn")
+            pool = stack.enter_context(ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx))
+            results = pool.map(_index_title, jobs, chunksize=max(1, min(16, len(jobs) // (8 * workers))))
+        else:
+            results = map(_index_title, jobs)
+        for shots, warnings in results:
+            for w in warnings:
+                log.warning(w)
+            built.warnings += warnings
+            if shots is not None:
+                built.titles.append(shots)
+    return built
 
 
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("shot_id", "title_idx")])
-    df.insert(0, "shot_id", range(len(df)))
-    codes = {t: i for i, t in enumerate(sorted(df["title_id"].unique()))}
-    df.insert(2, "title_idx", df["title_id"].map(codes).astype("int64"))
-    return df.astype({"shot_id": "int64", "shot_idx": "int64", "video_stream": "int64",
-                      "shot_start": "float64", "shot_end": "float64", "fps": "float64",
-                      "duration": "float64",  # strings as Python objects, as read_index gives them
-                      "title_id": object, "media_path": object, "original_language": object})
+def index_schema():
+    """The Arrow type of each column (:data:`COLUMNS`), as :meth:`IndexedTitles.write` writes them."""
+    import pyarrow as pa
+
+    types = {"int": pa.int64(), "str": pa.string(), "float": pa.float64(), "list[str]": pa.list_(pa.string()),
+             "list[int]": pa.list_(pa.int64()), "list[bool]": pa.list_(pa.bool_())}
+    return pa.schema([(name, types[_KINDS[name]]) for name in COLUMNS])
 
 
 # ------------------------------------------------------------------------------------------------ I/O
@@ -408,13 +503,16 @@ def write_index(df: pd.DataFrame, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     df = df.assign(**{c: [[] for _ in range(len(df))] for c in CONTROL_COLUMNS if c not in df.columns})
     table = pa.Table.from_pandas(df[list(COLUMNS)], preserve_index=False)
-    meta = {"format": INDEX_FORMAT, "warnings": df.attrs.get("warnings", []),
-            "params": df.attrs.get("params", {})}
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                           _META_KEY: json.dumps(meta).encode()})
+    table = with_index_meta(table, df.attrs.get("warnings", []), df.attrs.get("params", {}))
     with atomic_output(path) as tmp:
         pq.write_table(table, tmp)
     return path
+
+
+def with_index_meta(table, warnings: list[str], params: dict[str, Any]):
+    """``table`` with the index's format, warnings and build parameters in its schema metadata."""
+    meta = {"format": INDEX_FORMAT, "warnings": warnings, "params": params}
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
 
 
 def is_index(path: Path) -> bool:
@@ -429,10 +527,9 @@ def is_index(path: Path) -> bool:
         return False
 
 
-def nothing_indexed(df: pd.DataFrame, root: Path, min_shot: float, max_shot: float, split_long: bool
+def nothing_indexed(warnings: list[str], root: Path, min_shot: float, max_shot: float, split_long: bool
                     ) -> BadInputError:
-    """The one sentence for an index that would be empty: why, and what to change."""
-    warnings = df.attrs.get("warnings", [])
+    """The one sentence for an index that would be empty (``warnings``: its build's): why, and what to change."""
     if not find_media(Path(root)):
         return BadInputError(f"no containers ({', '.join(MEDIA_SUFFIXES)}) under {root}: nothing to index")
     if warnings and all(" no shot of " in w for w in warnings):

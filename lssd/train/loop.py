@@ -31,8 +31,8 @@ from lssd.errors import BadInputError
 from lssd.locks import LockedError, exclusive
 from lssd.train.accum import contrastive_backward, has_batch_norm
 from lssd.train.build import Schedule, build_data, build_loss, build_model, build_optimizer
-from lssd.train.checkpoint import (load_model_state, load_resumable, resolve_init, rng_state, save_checkpoint,
-                                   set_rng_state)
+from lssd.train.checkpoint import (latest_checkpoint, load_model_state, load_resumable, resolve_init, rng_state,
+                                   save_checkpoint, set_rng_state)
 from lssd.train.device_decode import video_input
 from lssd.train.distributed import (World, all_reduce_sum, cleanup, gather_with_grad, init_distributed,
                                    sync_batch_norm)
@@ -80,6 +80,8 @@ def train(
                     train_one_epoch(run, bar, on_step)
             if run.writer is not None:
                 run.writer.close()
+            if world.is_main:  # a batch log's last line says how the run ended
+                log.info("finished: %d steps; checkpoint %s", run.step, latest_checkpoint(Path(out)))
             return run.history
     finally:
         if owns_group:
@@ -184,6 +186,8 @@ def describe(run: Run, shots: Any, index: Path) -> None:
              ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none",
              "" if r.data.allow_pseudo else " (pseudo-text tracks left out: data.allow_pseudo is false)",
              f"policy {r.data.policy}" if r.data.secondary else "none (one video-audio pair per shot)")
+    if r.model.video is not None:
+        log.info("video frames: decoded %s", _where_frames_decode(run))
     log.info("contrastive batch: %d per GPU x %d rank%s x %d accumulated = %d, in groups of %d shots "
              "per title", r.data.batch_size, w.size, "s" if w.size > 1 else "", r.train.accum_freq,
              _samples_per_step(run), run.loader.group_size)
@@ -194,6 +198,14 @@ def describe(run: Run, shots: Any, index: Path) -> None:
     if s.reference is not None:
         log.info("step-matched to recipe %s: %d steps per epoch on its data, %d steps in all",
                  s.reference, s.reference_steps_per_epoch, s.total)
+
+
+def _where_frames_decode(run: Run) -> str:
+    workers = run.recipe.data.num_workers
+    cpu = f"by {workers} loader worker{'s' if workers != 1 else ''} on the CPU" if workers else "in this process"
+    if getattr(run.loader.dataset, "decode", "cpu") == "device":
+        return f"on {run.world.device} by the trainer (the loader ships their JPEG bytes; data.decode)"
+    return f"{cpu} (data.decode)" if hasattr(run.loader.dataset, "decode") else f"{cpu}, from the containers"
 
 
 # ------------------------------------------------------------------------------------------- training

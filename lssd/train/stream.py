@@ -326,6 +326,9 @@ def _video(sample: _MemorySample | _TarSample, meta: dict[str, Any], t0: float, 
             continue
         first[k] = t
         rgb = cv2.imdecode(np.frombuffer(sample.jpeg(meta, k), dtype=np.uint8), cv2.IMREAD_COLOR_RGB)
+        if rgb is None:
+            raise BadInputError(f"frame {k} of shot {meta['shot_id']} ({meta['title_id']}) is not a JPEG that "
+                                "decodes: rebuild the shards")
         cv2.warpAffine(rgb, warp, (cfg.crop, cfg.crop), dst=clip[t], flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
     return torch.from_numpy(clip)

@@ -52,6 +52,14 @@ def read_frame(source: str | IO[bytes], columns: Sequence[str] | None = None) ->
     return pd.DataFrame(data, index=pd.RangeIndex(file.metadata.num_rows), copy=False)
 
 
+def frame_of_table(table: Any) -> pd.DataFrame:
+    """An Arrow table in memory as :func:`read_frame` gives a file: shared lists and strings, numeric
+    columns as numpy arrays."""
+    data = {name: _join([_convert(piece) for piece in table.column(name).chunks], table.schema.field(name).type)
+            for name in table.column_names}
+    return pd.DataFrame(data, index=pd.RangeIndex(table.num_rows), copy=False)
+
+
 def _has_strings(kind: Any) -> bool:
     """A string column, or a list column of strings (both read as dictionaries)."""
     import pyarrow as pa

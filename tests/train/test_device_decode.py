@@ -4,6 +4,7 @@ and the refusals."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -51,24 +52,35 @@ def test_device_decode_gives_the_cpu_paths_clips_and_the_same_draws(shard_set: P
             assert a[key].float().std() > 5  # real picture content on both sides
 
 
-def test_a_crop_off_centre_and_a_held_frame_are_warped_as_opencv_warps_them() -> None:
-    """Scale 0.75, a crop shifted by (3, 5), frame 1 shown twice: decode_clips against cv2.warpAffine."""
+def test_warps_are_opencvs_for_an_offset_crop_a_held_frame_and_mixed_sizes() -> None:
+    """Scale 0.75, a crop shifted by (3, 5), a frame shown twice, and a clip of another source size in
+    the same batch: decode_clips against cv2.warpAffine of the decoded frames."""
     import cv2
 
     rng = np.random.default_rng(0)
-    frames = [cv2.GaussianBlur(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8), (5, 5), 0) for _ in range(2)]
-    jpegs = [cv2.imencode(".jpg", f[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes() for f in frames]
-    s, top, left = 0.75, 3, 5
-    warp = np.array([[s, 0, 0.5 * s - 0.5 - left], [0, s, 0.5 * s - 0.5 - top]])
-    clips = EncodedClips.collate([EncodedClips.of_clip(jpegs, [0, 1, 1], warp, 16),
-                                  EncodedClips.of_clip(jpegs[::-1], [1, 0, 0], warp, 16)])
-    got = decode_clips(clips, "cpu")
-    decoded = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR_RGB) for j in jpegs]
-    want = np.stack([cv2.warpAffine(decoded[k], warp, (16, 16), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_REPLICATE) for k in (0, 1, 1)])
-    assert got.shape == (2, 3, 16, 16, 3)
-    assert np.abs(got[0].numpy().astype(int) - want).max() <= 2
-    assert torch.equal(got[0], got[1])  # the second clip lists the same frames in the other order
+
+    def frame(h: int, w: int) -> np.ndarray:
+        return cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (5, 5), 0)
+
+    def jpeg(f: np.ndarray) -> bytes:
+        return cv2.imencode(".jpg", f[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+    def warp(s: float, top: int, left: int) -> np.ndarray:
+        return np.array([[s, 0, 0.5 * s - 0.5 - left], [0, s, 0.5 * s - 0.5 - top]])
+
+    def opencv(jpegs: list[bytes], shown: list[int], w: np.ndarray) -> np.ndarray:
+        decoded = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR_RGB) for j in jpegs]
+        return np.stack([cv2.warpAffine(decoded[k], w, (16, 16), flags=cv2.INTER_LINEAR,
+                                        borderMode=cv2.BORDER_REPLICATE) for k in shown])
+
+    big, small = [jpeg(frame(40, 56)) for _ in range(2)], [jpeg(frame(24, 30)) for _ in range(2)]
+    cases = [(big, [0, 1, 1], warp(0.75, 3, 5)), (small, [1, 0, 0], warp(0.9, 2, 4)),
+             (big, [1, 1, 0], warp(0.8, 1, 2)), (big[::-1], [1, 0, 0], warp(0.75, 3, 5))]
+    got = decode_clips(EncodedClips.collate([EncodedClips.of_clip(*case, 16) for case in cases]), "cpu")
+    assert got.shape == (4, 3, 16, 16, 3) and got.dtype == torch.uint8
+    for clip, case in zip(got, cases):
+        assert np.abs(clip.numpy().astype(int) - opencv(*case)).max() <= 2
+    assert torch.equal(got[0], got[3])  # the last clip lists the first's frames in the other order
 
 
 def test_a_tiny_run_trains_on_device_decoded_shards(shard_set: Path, tmp_path: Path) -> None:
@@ -90,3 +102,25 @@ def test_decode_choices_and_refusals() -> None:
         resolve_decode("device", cuda, shards=False)
     with pytest.raises(BadInputError, match="data.decode must be auto, cpu or device"):
         load_recipe("tiny", ["data.decode=gpu"])
+
+
+def test_a_damaged_frame_is_one_sentence_on_either_path(shard_set: Path) -> None:
+    import tarfile
+
+    from lssd.train.stream import decode_sample
+
+    with tarfile.open(sorted(shard_set.glob("shard-*.tar"))[0]) as tar:
+        members = {}
+        for member in tar:
+            key, _, ext = member.name.partition(".")
+            members.setdefault(key, {})[ext] = tar.extractfile(member).read()
+    sample = next(iter(members.values()))
+    sample["mjpeg"] = bytes(len(sample["mjpeg"]))  # zeros where the JPEGs were
+    tracks = {lang: i for i, lang in enumerate(json.loads(sample["json"])["audio_languages"])}
+    lang = next(iter(tracks))
+    with pytest.raises(BadInputError, match="not a JPEG that decodes: rebuild the shards"):
+        decode_sample(sample, tracks, lang, lang, 0, video_cfg=VIDEO, audio_cfg=None, window=1.0)
+    item = decode_sample(sample, tracks, lang, lang, 0, video_cfg=VIDEO, audio_cfg=None, window=1.0,
+                         decode="device")
+    with pytest.raises(BadInputError, match="does not decode on cpu .*rebuild the shards"):
+        decode_clips(EncodedClips.collate([item["v_p"]]), "cpu")

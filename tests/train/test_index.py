@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from lssd.errors import BadInputError
-from lssd.train.index import (AudioTrack, build_index, detect_shots, load_language_map, read_index,
-                              resolve_original, select_shots, write_index)
+from lssd.train.index import (AudioTrack, build_index, detect_shots, index_titles, load_language_map,
+                              read_index, resolve_original, select_shots, write_index)
 
 
 def manifest(root: Path) -> dict:
@@ -143,6 +143,24 @@ def test_parallel_build_matches_serial(toy_dataset):
     serial = read_index(toy_dataset.index)
     parallel = build_index(toy_dataset.root, workers=2)
     pd.testing.assert_frame_equal(parallel, serial)
+
+
+def test_the_streamed_index_is_the_dataframes_a_row_group_of_whole_titles_at_a_time(toy_dataset, tmp_path):
+    """`lssd index` writes IndexedTitles a row group at a time (memory: one group's table); the file
+    reads back as build_index's DataFrame written whole, whatever the group size."""
+    import pyarrow.parquet as pq
+
+    built = index_titles(toy_dataset.root)
+    largest = max(len(t.starts) for t in built.titles)
+    whole = read_index(toy_dataset.index)
+    for rows in (1 << 20, largest, 1):
+        path = built.write(tmp_path / f"{rows}.parquet", rows_per_group=rows)
+        pd.testing.assert_frame_equal(read_index(path), whole)
+        groups = [g.num_rows for g in (pq.ParquetFile(path).metadata.row_group(i)
+                                       for i in range(pq.ParquetFile(path).metadata.num_row_groups))]
+        assert sum(groups) == len(whole) and max(groups) <= max(rows, largest)
+        assert len(groups) == {1 << 20: 1, 1: len(built.titles)}.get(rows, len(groups))  # whole titles per group
+    assert built.shots == len(whole) and built.params == whole.attrs["params"]
 
 
 def test_write_read_roundtrip_is_atomic(toy_dataset, tmp_path):

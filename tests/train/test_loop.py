@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,6 +164,22 @@ def test_cli_trains_and_resumes(eight_shots: Path, tmp_path: Path) -> None:
     assert latest_checkpoint(tmp_path).name == "step_00000002.pt"
     assert main([*args, "--resume"]) == 0  # nothing left to do
     assert main([*args[:-1], "--set", "optim.lrr=1"]) == 2
+
+
+def test_a_batch_jobs_log_is_a_timestamped_line_per_record_and_ends_with_how_it_ended(eight_shots: Path,
+                                                                                       tmp_path: Path) -> None:
+    """stdout to a file: no progress bar and no 80-column wrap, a line per step, a last line that says so."""
+    done = subprocess.run([sys.executable, "-m", "lssd.cli", "train", "--recipe", "tiny", "--index", str(eight_shots),
+                           "-o", str(tmp_path / "run"), "--set", "optim.steps=2", "--set", "train.log_every=1"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    records = [re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO (.*)", line) for line in lines]
+    assert lines and all(records), lines
+    messages = [m.group(1) for m in records]
+    assert messages[0].startswith("recipe tiny: ") and "video frames: decoded in this process, from the containers" in messages
+    assert [m.split("  ")[0] for m in messages if m.startswith("step ")] == ["step 1/2", "step 2/2"]
+    assert messages[-1] == f"finished: 2 steps; checkpoint {tmp_path / 'run' / 'checkpoints' / 'step_00000002.pt'}"
 
 
 DDP = ["optim.steps=3", "optim.warmup_steps=1", "train.ckpt_every=2", "data.batch_size=4",
