@@ -8,10 +8,13 @@ The signal is remembered, not only raised: a library that turns the KeyboardInte
 else (CTranslate2's import gives "ImportError: initialization failed") still ends as an interruption.
 Only the first signal raises: a second Ctrl-C while the run cleans up or prints its line is remembered and
 otherwise harmless, so the clean-up finishes, the line is printed once and the exit code is the first's.
+A third ends the process at once (one line, 128 + the signal): a clean-up that hangs, or a library that
+swallowed the first, can still be stopped from the keyboard.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -32,11 +35,18 @@ _received: list[tuple[int, str | None]] = []  # (signal, the stage running when 
 _stages: list[str] = []
 
 
+FORCE_AFTER = 3  # the signal that stops the process without waiting for the clean-up
+
+
 def _handler(signum: int, frame) -> None:
     first = not _received
     _received.append((signum, _stages[-1] if _stages else None))
     if first:  # later ones would break into the clean-up or the one line (a traceback)
         raise Interrupted(signum)
+    if len(_received) >= FORCE_AFTER:
+        os.write(2, f"interrupted {FORCE_AFTER} times ({signal.Signals(signum).name}): stopping now, without "
+                    "finishing the clean-up\n".encode())
+        os._exit(128 + signum)
 
 
 @contextmanager

@@ -143,39 +143,55 @@ def test_a_refused_input_leaves_no_work_folder(short_clip, tmp_path, capsys, kin
 SECOND_CTRL_C = """
 import os, signal, sys, time
 from lssd import cli
+second, hang = sys.argv[1], float(sys.argv[2])
 
-def app(args, prog_name, standalone_mode):  # a command whose clean-up gets the second Ctrl-C
+def app(args, prog_name, standalone_mode):  # a command interrupted, whose clean-up may get more Ctrl-Cs
     try:
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(5)
     finally:
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.05)
+        for _ in range({"clean-up": 1, "force": 2}.get(second, 0)):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        time.sleep(hang)  # a clean-up that hangs
         print("cleaned up", file=sys.stderr)
     raise AssertionError("no SIGINT arrived")
 
 printing = cli.err_console.print
-def print_line(*args, **kwargs):  # and a third while the one line is printed
-    os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(0.05)
+def print_line(*args, **kwargs):  # or the second while the one line is printed
+    if second == "line":
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
     printing(*args, **kwargs)
 
 cli.app, cli.err_console.print = app, print_line
 sys.argv = ["lssd", "dub"]
 code = cli.main()  # as the console script calls it
-os.kill(os.getpid(), signal.SIGINT)  # and a last one on the way out
+os.kill(os.getpid(), signal.SIGINT)  # and one more on the way out
 time.sleep(0.05)
 sys.exit(code)
 """
 
 
-def test_a_second_ctrl_c_during_clean_up_the_line_or_the_exit_is_harmless():
-    proc = subprocess.run([sys.executable, "-c", SECOND_CTRL_C], capture_output=True, text=True, timeout=60)
+@pytest.mark.parametrize("second", ["clean-up", "line"])
+def test_a_second_ctrl_c_during_clean_up_the_line_or_the_exit_is_harmless(second: str):
+    proc = subprocess.run([sys.executable, "-c", SECOND_CTRL_C, second, "0"], capture_output=True, text=True,
+                          timeout=60)
     assert proc.returncode == 130, proc.stderr
     assert "Traceback" not in proc.stderr and "cleaned up" in proc.stderr, proc.stderr
     assert [line for line in proc.stderr.splitlines() if line.startswith("interrupted")] == [
         "interrupted (SIGINT); temporary files were removed and finished work is kept: rerun the same command "
         "to resume"], proc.stderr
+
+
+def test_a_third_ctrl_c_stops_a_hanging_clean_up_at_once():
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", SECOND_CTRL_C, "force", "30"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - start < 25, proc.stderr
+    assert "cleaned up" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "interrupted 3 times (SIGINT): stopping now, without finishing the clean-up"), proc.stderr
 
 
 @pytest.mark.slow
