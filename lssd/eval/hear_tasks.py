@@ -199,10 +199,10 @@ def embed_task(model: Any, source: dict[str, Any], task: HearTask, out: Path, pr
         have = sorted(p.name for p in task.root.iterdir() if p.is_dir() and p.name.isdigit())
         raise BadInputError(f"{task.name} has no audio at {sr} Hz (the model's rate; found {', '.join(have) or 'none'}): "
                             f"prepare the task at {sr} Hz")
-    todo = [(split, name) for split, files in task.splits.items() for name in files
-            if not store.has(item_id(split, name))]
     with locks.exclusive(store.root / ".lock", f"embedding store {store.root}"):
         store.claim(source | {"hear_task": task.name, "sample_rate": sr})
+        todo = [(split, name) for split, files in task.splits.items() for name in files  # after the lock: what
+                if not store.has(item_id(split, name))]  # an embedder that held it wrote is not done again
         with progress_bar(progress, len(todo), f"embed {task.name}", "clips") as bar:
             for split, name in todo:
                 path = task.audio_path(sr, split, name)

@@ -105,3 +105,37 @@ def test_event_tasks_and_bad_layouts_are_refused_in_one_line(tmp_path: Path, tin
     assert main(["eval", "hear", str(tiny_runs[0]), "--tasks-dir", str(tmp_path / "tasks"), *FAST]) != 0
     err = capsys.readouterr().err
     assert "scene tasks only" in err and "Traceback" not in err
+
+
+def test_what_an_embedder_holding_the_store_wrote_is_not_embedded_again(tasks: Path, tmp_path: Path, monkeypatch) -> None:
+    """The to-do list is made once the store's lock is ours: another `lssd eval hear` that held it has
+    written items meanwhile, and those are kept, not computed twice."""
+    import contextlib
+    import types
+
+    import torch
+
+    import lssd.hear
+    from lssd.eval import hear_tasks
+    from lssd.eval.embed import EmbeddingStore
+
+    task = read_task(tasks / "scenes5")
+    rate = int(next(p.name for p in task.root.iterdir() if p.is_dir() and p.name.isdigit()))
+    split, name = next((split, name) for split, files in task.splits.items() for name in files)
+    calls: list[int] = []
+
+    def embeddings(audio, model):
+        calls.append(1)
+        return torch.zeros(1, 4)
+
+    @contextlib.contextmanager
+    def held_by_another_first(path, what):  # the other embedder finishes one item, then lets go
+        EmbeddingStore(tmp_path / "store").write(hear_tasks.item_id(split, name), {"audio": np.ones(4, np.float32)})
+        yield
+
+    monkeypatch.setattr(lssd.hear, "get_scene_embeddings", embeddings)
+    monkeypatch.setattr(hear_tasks.locks, "exclusive", held_by_another_first)
+    store = hear_tasks.embed_task(types.SimpleNamespace(sample_rate=rate), {"run": "r"}, task, tmp_path / "store",
+                                  progress=False)
+    total = sum(len(files) for files in task.splits.values())
+    assert len(calls) == total - 1 and len(store.ids()) == total
