@@ -31,22 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loader_throughput import cpu_seconds, measure, shard_batches, source_set  # noqa: E402
-
-
-def decode_ms(batches, count: int, batch_size: int, device: torch.device) -> float:
-    """Device ms per quadruplet to decode and warp both clips of ``count`` loader batches."""
-    from lssd.train.device_decode import decode_clips
-
-    work = [next(batches) for _ in range(count + 1)]
-    decode_clips(work[0]["v_p"], device)  # decoder handles, kernels
-    _sync(device)
-    wall, cpu = time.perf_counter(), cpu_seconds()
-    for b in work[1:]:
-        decode_clips(b["v_p"], device), decode_clips(b["v_s"], device)
-    _sync(device)
-    spent = time.perf_counter() - wall if device.type == "cuda" else cpu_seconds() - cpu
-    return 1000 * spent / (count * batch_size)
+from loader_throughput import decode_ms, measure, shard_batches, source_set, sync  # noqa: E402
 
 
 def step_ms(recipe_name: str, batch_size: int, steps: int, warmup: int, device: torch.device) -> tuple[float, float]:
@@ -76,20 +61,15 @@ def step_ms(recipe_name: str, batch_size: int, steps: int, warmup: int, device: 
 
     for _ in range(warmup):
         step()
-    _sync(device)
+    sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    _sync(device)
+    sync(device)
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
     return 1000 * (time.perf_counter() - start) / steps, peak
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def main() -> None:

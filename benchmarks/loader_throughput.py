@@ -136,7 +136,7 @@ def loaders(args: argparse.Namespace) -> None:
                       f"quadruplets/s per core ({count * args.batch_size} timed)"
                       + (f", {rate:.1f}/s wall with {args.workers} workers" if args.workers else ""), flush=True)
                 if kind == "device":
-                    print("           " + device_decode_cost(batches, args.batches, args.batch_size), flush=True)
+                    print("           " + device_decode_line(batches, args.batches, args.batch_size), flush=True)
                 batches.close()
     print("\n  source  loader  CPU ms/quadruplet  quadruplets/s per core  "
           "(device: the loader's share; the frames are decoded on the trainer's device)")
@@ -144,27 +144,37 @@ def loaders(args: argparse.Namespace) -> None:
         print(f"  {name:6s}  {kind:6s}  {cpu_ms:17.1f}  {1000 / cpu_ms:22.1f}")
 
 
-def device_decode_cost(batches, count: int, batch_size: int) -> str:
-    """What ``decode_clips`` costs where the trainer runs: wall ms per quadruplet on a GPU (after a
-    synchronise), CPU ms here without one."""
-    import torch
-
+def decode_ms(batches, count: int, batch_size: int, device) -> float:
+    """What ``decode_clips`` costs where the trainer runs, per quadruplet (both clips) over ``count``
+    loader batches after an untimed one: wall ms on a GPU (after a synchronise), CPU ms on a CPU."""
     from lssd.train.device_decode import decode_clips
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    work = [next(batches) for _ in range(count)]
+    work = [next(batches) for _ in range(count + 1)]
     decode_clips(work[0]["v_p"], device)  # first call: decoder handles, kernels
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     wall, cpu = time.perf_counter(), cpu_seconds()
-    for b in work:
+    for b in work[1:]:
         decode_clips(b["v_p"], device), decode_clips(b["v_s"], device)
+    sync(device)
+    spent = time.perf_counter() - wall if device.type == "cuda" else cpu_seconds() - cpu
+    return 1000 * spent / (count * batch_size)
+
+
+def sync(device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize()
-        return (f"decoding on {torch.cuda.get_device_name()}: {1000 * (time.perf_counter() - wall) / (count * batch_size):.2f} "
-                f"ms wall per quadruplet ({count * batch_size / (time.perf_counter() - wall):.0f} quadruplets/s)")
-    return (f"decoding on this CPU (no GPU here): {1000 * (cpu_seconds() - cpu) / (count * batch_size):.1f} ms CPU "
-            "per quadruplet, in the training process")
+
+
+def device_decode_line(batches, count: int, batch_size: int) -> str:
+    import torch
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    ms = decode_ms(batches, count, batch_size, device)
+    if device.type == "cuda":
+        return f"decoding on {torch.cuda.get_device_name()}: {ms:.2f} ms wall per quadruplet ({1000 / ms:.0f} quadruplets/s)"
+    return f"decoding on this CPU (no GPU here): {ms:.1f} ms CPU per quadruplet, in the training process"
 
 
 # ------------------------------------------------------------------------------------------ start-up

@@ -86,7 +86,7 @@ class Manifest:
 
     def rows(self) -> dict[str, dict[str, Any]]:
         """The last row of every id. A torn last line (a builder killed while writing it) is skipped."""
-        return RowsReader(self.jsonl).rows()
+        return RowsReader(self.jsonl).rows(last_line=True)
 
     def append(self, row: dict[str, Any]) -> None:
         """Append one row and fsync it. O_APPEND makes one write() of a line atomic among builders."""
@@ -130,7 +130,9 @@ class RowsReader:
         self._file: tuple[int, int] | None = None  # (device, inode) read so far
         self._offset = 0  # bytes of whole lines read
 
-    def rows(self) -> dict[str, dict[str, Any]]:
+    def rows(self, last_line: bool = False) -> dict[str, dict[str, Any]]:
+        """``last_line``: also take a last line without its newline when it parses (a one-off read; a
+        reader that keeps up waits for the newline, the line may still be being written)."""
         try:
             st = self.jsonl.stat()
         except FileNotFoundError:
@@ -145,13 +147,18 @@ class RowsReader:
             whole = data[:data.rfind(b"\n") + 1]
             self._offset += len(whole)
             for line in whole.decode("utf-8").split("\n")[:-1]:  # whole lines; not splitlines (U+2028 in a name)
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(row, dict) and "id" in row:
-                    self._rows[row["id"]] = row
+                self._take(line)
+            if last_line and len(whole) < len(data):
+                self._take(data[len(whole):].decode("utf-8", errors="replace"))
         return self._rows
+
+    def _take(self, line: str) -> None:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # torn
+            return
+        if isinstance(row, dict) and "id" in row:
+            self._rows[row["id"]] = row
 
 
 def _ends_torn(path: Path) -> bool:

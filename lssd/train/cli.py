@@ -129,7 +129,7 @@ def index(
     if not built.titles:
         raise nothing_indexed(built.warnings, root, min_shot, max_shot, split_long)
     built.write(out)
-    typer.echo(f"{built.shots} shots from {len({t.title['title_id'] for t in built.titles})} titles -> {out}"
+    typer.echo(f"{built.shots} shots from {len(built.titles)} titles -> {out}"
                + (f" ({len(built.warnings)} warnings, see the log)" if built.warnings else ""))
 
 

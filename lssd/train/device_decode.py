@@ -21,6 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
+DECODE_CHOICES = ("auto", "cpu", "device")  # data.decode
+
+
 @dataclass(frozen=True)
 class EncodedClips:
     """Clips as their JPEG frames: one clip (a loader item) or a micro-batch of them (collated).

@@ -455,7 +455,7 @@ def index_titles(root: Path, *, min_shot: float = 3.0, max_shot: float = 12.0,
 
     ``workers`` > 1 runs titles in a process pool (spawned, so callers holding threads are safe).
     Titles come back in order, one compact :class:`TitleShots` each, and their warnings are logged as
-    they arrive: memory grows by ~2 kB per title, not by a Python object per shot.
+    they arrive: memory grows by ~3 kB per title, not by a Python object per shot.
     """
     root = Path(root)
     if not root.is_dir():

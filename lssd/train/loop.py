@@ -201,11 +201,15 @@ def describe(run: Run, shots: Any, index: Path) -> None:
 
 
 def _where_frames_decode(run: Run) -> str:
+    from lssd.train.stream import ShardStream
+
     workers = run.recipe.data.num_workers
     cpu = f"by {workers} loader worker{'s' if workers != 1 else ''} on the CPU" if workers else "in this process"
-    if getattr(run.loader.dataset, "decode", "cpu") == "device":
+    if not isinstance(run.loader.dataset, ShardStream):
+        return f"{cpu}, from the containers"
+    if run.loader.dataset.decode == "device":
         return f"on {run.world.device} by the trainer (the loader ships their JPEG bytes; data.decode)"
-    return f"{cpu} (data.decode)" if hasattr(run.loader.dataset, "decode") else f"{cpu}, from the containers"
+    return f"{cpu} (data.decode)"
 
 
 # ------------------------------------------------------------------------------------------- training

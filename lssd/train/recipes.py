@@ -20,6 +20,7 @@ import yaml
 from lssd.errors import BadInputError
 from lssd.paths import data_dir
 from lssd.train.augment import AudioConfig, VideoConfig
+from lssd.train.device_decode import DECODE_CHOICES
 
 
 @dataclass
@@ -264,8 +265,8 @@ def _check(r: Recipe) -> None:
         raise BadInputError(f"recipe {r.name}: loss.reduction must be sum or mean")
     if r.train.precision not in ("bf16", "fp32"):
         raise BadInputError(f"recipe {r.name}: train.precision must be bf16 or fp32")
-    if r.data.decode not in ("auto", "cpu", "device"):
-        raise BadInputError(f"recipe {r.name}: data.decode must be auto, cpu or device")
+    if r.data.decode not in DECODE_CHOICES:
+        raise BadInputError(f"recipe {r.name}: data.decode must be {', '.join(DECODE_CHOICES[:-1])} or {DECODE_CHOICES[-1]}")
     if r.model.video is None and r.loss.cross_modal:
         raise BadInputError(f"recipe {r.name}: an audio-only model needs loss.cross_modal: false")
 

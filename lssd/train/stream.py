@@ -53,7 +53,7 @@ from lssd.errors import BadInputError
 from lssd.train.augment import (AudioConfig, VideoConfig, audio_features, frame_times, sample_crop,
                                 sample_scale, scaled_size)
 from lssd.train.data import WINDOW, collate_quadruplets, instance_starts
-from lssd.train.device_decode import EncodedClips
+from lssd.train.device_decode import DECODE_CHOICES, EncodedClips
 from lssd.train.sampler import DubPolicy, SampleKey, choose_languages, parse_policy, sample_seed
 from lssd.train.shards import shard_url
 from lssd.train.tables import Codes
@@ -388,7 +388,7 @@ class ShardStream(IterableDataset):
                  video_cfg: VideoConfig | None = VideoConfig(), audio_cfg: AudioConfig | None = AudioConfig(),
                  train: bool = True, window: float = WINDOW, accum: int = 1, secondary: bool = True,
                  streams: int | None = None, decode: str = "cpu") -> None:
-        if decode not in ("cpu", "device"):
+        if decode not in DECODE_CHOICES[1:]:  # "auto" is resolved by the run (device_decode.resolve_decode)
             raise BadInputError(f"decode is cpu or device, not {decode!r}")
         if len(table) == 0:
             raise BadInputError("the shard set has no sample left after filtering")

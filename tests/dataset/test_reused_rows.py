@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from lssd.dataset import manifest
-from lssd.dataset.manifest import JSONL, Manifest
+from lssd.dataset.manifest import JSONL, Manifest, RowsReader
 from lssd.dataset.worker import ClipWorker
 
 N = 40
@@ -57,3 +57,14 @@ def test_reused_rows_read_the_manifest_once_and_follow_appends(tmp_path, monkeyp
 def test_manifest_rows_keep_a_name_with_a_line_separator(tmp_path):
     Manifest(tmp_path).append({**made(0), "id": "a\u2028b"})
     assert list(Manifest(tmp_path).rows()) == ["a\u2028b"]
+
+
+def test_a_one_off_read_takes_a_whole_last_line_without_its_newline(tmp_path: Path) -> None:
+    """Manifest.rows (as it read before RowsReader): a last row that parses counts even without a newline
+    (a hand-edited file); a torn one does not. A reader that keeps up waits for the newline."""
+    jsonl = tmp_path / JSONL
+    jsonl.write_text(json.dumps({"id": "a"}) + "\n" + json.dumps({"id": "b"}))
+    assert set(Manifest(tmp_path).rows()) == {"a", "b"}
+    assert set(RowsReader(jsonl).rows()) == {"a"}
+    jsonl.write_text(json.dumps({"id": "a"}) + '\n{"id": "b", "st')
+    assert set(Manifest(tmp_path).rows()) == {"a"}
